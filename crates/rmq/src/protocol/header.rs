@@ -1,0 +1,256 @@
+//! Typed request and response headers, converted to and from a command's `extFields`.
+//!
+//! Every value is a string on the wire (`RemotingCommand.makeCustomHeaderToNet` writes
+//! `value.toString()`); optional fields are omitted when `None`.
+
+use super::command::ExtFields;
+
+/// A header field that is missing or does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// A required field is absent.
+    #[error("header field `{field}` is missing")]
+    Missing {
+        /// Wire name of the field.
+        field: &'static str,
+    },
+    /// A field's value does not parse as its type.
+    #[error("header field `{field}` has invalid value {value:?}")]
+    Invalid {
+        /// Wire name of the field.
+        field: &'static str,
+        /// The raw value.
+        value: String,
+    },
+}
+
+/// A typed header that maps to and from `extFields`.
+pub trait CommandHeader: Sized {
+    /// Writes the fields into `ext`.
+    fn write_to(&self, ext: &mut ExtFields);
+    /// Reads the fields from `ext`.
+    ///
+    /// # Errors
+    /// [`HeaderError`] when a required field is missing or invalid.
+    fn read_from(ext: &ExtFields) -> Result<Self, HeaderError>;
+}
+
+/// A value type that can live in an ext field.
+pub trait ExtValue: Sized {
+    /// The wire text, or `None` to omit the field.
+    fn to_ext(&self) -> Option<String>;
+    /// Parses the field; `raw` is `None` when the field is absent.
+    ///
+    /// # Errors
+    /// [`HeaderError`] when required and absent, or when the text does not parse.
+    fn from_ext(field: &'static str, raw: Option<&str>) -> Result<Self, HeaderError>;
+}
+
+macro_rules! scalar_ext_value {
+    ($($ty:ty),*) => {$(
+        impl ExtValue for $ty {
+            fn to_ext(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+            fn from_ext(field: &'static str, raw: Option<&str>) -> Result<Self, HeaderError> {
+                let raw = raw.ok_or(HeaderError::Missing { field })?;
+                raw.trim().parse().map_err(|_| HeaderError::Invalid { field, value: raw.to_owned() })
+            }
+        }
+    )*};
+}
+scalar_ext_value!(i32, i64, u32, bool);
+
+impl ExtValue for String {
+    fn to_ext(&self) -> Option<String> {
+        Some(self.clone())
+    }
+    fn from_ext(field: &'static str, raw: Option<&str>) -> Result<Self, HeaderError> {
+        raw.map(str::to_owned).ok_or(HeaderError::Missing { field })
+    }
+}
+
+impl<T: ExtValue> ExtValue for Option<T> {
+    fn to_ext(&self) -> Option<String> {
+        self.as_ref().and_then(T::to_ext)
+    }
+    fn from_ext(field: &'static str, raw: Option<&str>) -> Result<Self, HeaderError> {
+        match raw {
+            None => Ok(None),
+            Some(_) => T::from_ext(field, raw).map(Some),
+        }
+    }
+}
+
+/// Declares a header struct whose fields map one-to-one to ext fields.
+macro_rules! command_header {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty => $key:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl CommandHeader for $name {
+            fn write_to(&self, ext: &mut ExtFields) {
+                $( if let Some(v) = ExtValue::to_ext(&self.$field) { ext.insert($key, v); } )*
+            }
+            fn read_from(ext: &ExtFields) -> Result<Self, HeaderError> {
+                Ok(Self { $( $field: ExtValue::from_ext($key, ext.get($key))?, )* })
+            }
+        }
+    };
+}
+
+command_header! {
+    /// `GET_ROUTEINFO_BY_TOPIC` (105) request.
+    pub struct GetRouteInfoRequestHeader {
+        /// Topic whose route is wanted.
+        pub topic: String => "topic",
+        /// Ask 4.9.4+ and 5.x name servers for standard JSON (quoted map keys).
+        pub accept_standard_json_only: Option<bool> => "acceptStandardJsonOnly",
+    }
+}
+
+command_header! {
+    /// `UNREGISTER_CLIENT` (35) request.
+    pub struct UnregisterClientRequestHeader {
+        /// Client id of the instance.
+        pub client_id: String => "clientID",
+        /// Producer group leaving, if any.
+        pub producer_group: Option<String> => "producerGroup",
+        /// Consumer group leaving, if any.
+        pub consumer_group: Option<String> => "consumerGroup",
+    }
+}
+
+command_header! {
+    /// `GET_PRODUCER_CONNECTION_LIST` (204) request.
+    pub struct GetProducerConnectionListRequestHeader {
+        /// The producer group.
+        pub producer_group: String => "producerGroup",
+    }
+}
+
+command_header! {
+    /// `UPDATE_AND_CREATE_TOPIC` (17) request (`CreateTopicRequestHeader`).
+    pub struct CreateTopicRequestHeader {
+        /// Topic to create or update.
+        pub topic: String => "topic",
+        /// Template topic, `TBW102` in the Java admin tools.
+        pub default_topic: String => "defaultTopic",
+        /// Number of read queues.
+        pub read_queue_nums: i32 => "readQueueNums",
+        /// Number of write queues.
+        pub write_queue_nums: i32 => "writeQueueNums",
+        /// Permission bits (`PermName`), 6 = read + write.
+        pub perm: i32 => "perm",
+        /// `SINGLE_TAG` or `MULTI_TAG`.
+        pub topic_filter_type: String => "topicFilterType",
+        /// Topic system flag.
+        pub topic_sys_flag: Option<i32> => "topicSysFlag",
+        /// Ordered topic.
+        pub order: bool => "order",
+    }
+}
+
+command_header! {
+    /// `SEND_MESSAGE_V2` (310) / `SEND_BATCH_MESSAGE` (320) request, with the one-letter
+    /// field names of `SendMessageRequestHeaderV2`.
+    pub struct SendMessageRequestHeaderV2 {
+        /// Producer group.
+        pub producer_group: String => "a",
+        /// Topic.
+        pub topic: String => "b",
+        /// Template topic for auto-creation (`TBW102`).
+        pub default_topic: String => "c",
+        /// Queue count for auto-creation.
+        pub default_topic_queue_nums: i32 => "d",
+        /// Target queue id.
+        pub queue_id: i32 => "e",
+        /// `MessageSysFlag` bits.
+        pub sys_flag: i32 => "f",
+        /// Client time of sending, epoch ms.
+        pub born_timestamp: i64 => "g",
+        /// User flag.
+        pub flag: i32 => "h",
+        /// Properties string (`k\u{1}v\u{2}...`).
+        pub properties: Option<String> => "i",
+        /// Reconsume times (0 for producers).
+        pub reconsume_times: Option<i32> => "j",
+        /// Unit mode.
+        pub unit_mode: Option<bool> => "k",
+        /// Max reconsume times (retry topics only).
+        pub max_reconsume_times: Option<i32> => "l",
+        /// Batch send.
+        pub batch: Option<bool> => "m",
+        /// Target broker name (required by the 5.x proxy).
+        pub broker_name: Option<String> => "n",
+    }
+}
+
+command_header! {
+    /// Response header of a send (`SendMessageResponseHeader`).
+    pub struct SendMessageResponseHeader {
+        /// Offset message id(s) (broker address + commit-log offset), comma-separated for batches.
+        pub msg_id: String => "msgId",
+        /// Queue the message went to.
+        pub queue_id: i32 => "queueId",
+        /// Offset in that queue.
+        pub queue_offset: i64 => "queueOffset",
+        /// Transaction id (5.x brokers: the message's UNIQ_KEY).
+        pub transaction_id: Option<String> => "transactionId",
+        /// 5.x: batch unique id.
+        pub batch_uniq_id: Option<String> => "batchUniqId",
+    }
+}
+
+command_header! {
+    /// `VIEW_MESSAGE_BY_ID` (33) request.
+    pub struct ViewMessageRequestHeader {
+        /// Commit-log offset of the message.
+        pub offset: i64 => "offset",
+        /// 5.x: topic of the message.
+        pub topic: Option<String> => "topic",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_optional_fields() {
+        let h = GetRouteInfoRequestHeader {
+            topic: "T".into(),
+            accept_standard_json_only: None,
+        };
+        let mut ext = ExtFields::new();
+        h.write_to(&mut ext);
+        assert_eq!(ext.iter().collect::<Vec<_>>(), vec![("topic", "T")]);
+        assert_eq!(GetRouteInfoRequestHeader::read_from(&ext).unwrap(), h);
+    }
+
+    #[test]
+    fn missing_and_invalid_fields_are_typed_errors() {
+        let ext: ExtFields = [("msgId", "X"), ("queueId", "nope")].into_iter().collect();
+        assert_eq!(
+            SendMessageResponseHeader::read_from(&ext),
+            Err(HeaderError::Invalid {
+                field: "queueId",
+                value: "nope".into()
+            })
+        );
+        let ext: ExtFields = [("msgId", "X")].into_iter().collect();
+        assert_eq!(
+            SendMessageResponseHeader::read_from(&ext),
+            Err(HeaderError::Missing { field: "queueId" })
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! Shared test support. Each test binary uses a different subset.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod canonical;
