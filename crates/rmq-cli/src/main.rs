@@ -1,1 +1,165 @@
-fn main() {}
+//! `rmq`: command-line tool for Apache RocketMQ, built on the `rmq` client library.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use rmq::client::{parse_name_servers, ClientApi};
+use rmq::protocol::{ClusterInfo, TopicRouteData};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rmq",
+    version,
+    about = "Talk to Apache RocketMQ name servers and brokers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Name server address(es), `;`-separated (falls back to NAMESRV_ADDR).
+    #[arg(long, short = 'n', env = "NAMESRV_ADDR", global = true)]
+    namesrv: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Timeout of each request, in milliseconds.
+    #[arg(long, default_value_t = 3000, global = true)]
+    timeout_ms: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show a topic's route: brokers and queues.
+    Route {
+        /// The topic.
+        topic: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show the brokers and clusters known to the name server.
+    Cluster {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn api(common: &Common) -> Result<ClientApi> {
+    let Some(list) = common.namesrv.as_deref() else {
+        bail!("no name server address: pass --namesrv 127.0.0.1:9876 or set NAMESRV_ADDR");
+    };
+    let servers = parse_name_servers(list)?;
+    if servers.is_empty() {
+        bail!("no name server address: --namesrv / NAMESRV_ADDR is empty");
+    }
+    Ok(ClientApi::standalone(
+        servers,
+        Duration::from_millis(common.timeout_ms),
+    ))
+}
+
+fn print_route(topic: &str, route: &TopicRouteData) {
+    println!("topic {topic}");
+    println!("brokers:");
+    for b in &route.broker_datas {
+        let addrs: Vec<String> = b
+            .broker_addrs
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect();
+        println!(
+            "  {:<20} cluster={:<16} addrs {}",
+            b.broker_name,
+            b.cluster,
+            addrs.join(" ")
+        );
+    }
+    println!("queues:");
+    for q in &route.queue_datas {
+        println!(
+            "  {:<20} read={:<3} write={:<3} perm={} ({})",
+            q.broker_name, q.read_queue_nums, q.write_queue_nums, q.perm.0, q.perm
+        );
+    }
+    if let Some(conf) = &route.order_topic_conf {
+        println!("order topic conf: {conf}");
+    }
+}
+
+fn print_cluster(info: &ClusterInfo) {
+    for (cluster, brokers) in &info.cluster_addr_table {
+        println!("cluster {cluster}");
+        for name in brokers {
+            match info.broker_addr_table.get(name) {
+                Some(b) => {
+                    let addrs: Vec<String> = b
+                        .broker_addrs
+                        .iter()
+                        .map(|(id, a)| format!("{id}={a}"))
+                        .collect();
+                    println!("  {:<20} {}", name, addrs.join(" "));
+                }
+                None => println!("  {name:<20} (no addresses)"),
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Route { topic, common } => {
+            let api = api(&common)?;
+            let route = api
+                .topic_route(&topic)
+                .await
+                .with_context(|| format!("route of {topic}"));
+            api.close().await;
+            let route = route?;
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&route)?);
+            } else {
+                print_route(&topic, &route);
+            }
+        }
+        Command::Cluster { common } => {
+            let api = api(&common)?;
+            let info = api.cluster_info().await.context("cluster info");
+            api.close().await;
+            let info = info?;
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print_cluster(&info);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RMQ_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole cause chain; no backtrace for user errors.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

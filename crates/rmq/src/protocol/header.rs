@@ -221,6 +221,35 @@ command_header! {
     }
 }
 
+command_header! {
+    /// `CHECK_TRANSACTION_STATE` (39) request from a broker (`CheckTransactionStateRequestHeader`).
+    pub struct CheckTransactionStateRequestHeader {
+        /// Offset in the transaction state table.
+        pub tran_state_table_offset: Option<i64> => "tranStateTableOffset",
+        /// Commit-log offset of the half message.
+        pub commit_log_offset: Option<i64> => "commitLogOffset",
+        /// Message id (UNIQ_KEY).
+        pub msg_id: Option<String> => "msgId",
+        /// Transaction id.
+        pub transaction_id: Option<String> => "transactionId",
+        /// Offset message id.
+        pub offset_msg_id: Option<String> => "offsetMsgId",
+        /// 5.x: topic.
+        pub topic: Option<String> => "topic",
+        /// 5.x: broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// A request carrying only a consumer group (`GET_CONSUMER_RUNNING_INFO`,
+    /// `CONSUME_MESSAGE_DIRECTLY`, `NOTIFY_CONSUMER_IDS_CHANGED`).
+    pub struct ConsumerGroupRequestHeader {
+        /// The consumer group.
+        pub consumer_group: Option<String> => "consumerGroup",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ mod codec;
 mod command;
 mod header;
 mod heartbeat;
+mod message;
 mod route;
 
 pub use code::{RequestCode, ResponseCode};
@@ -17,11 +18,18 @@ pub use command::{
     FLAG_RESPONSE, VERSION_4_9_3, VERSION_5_3_3,
 };
 pub use header::{
-    CommandHeader, CreateTopicRequestHeader, ExtValue, GetProducerConnectionListRequestHeader,
+    CheckTransactionStateRequestHeader, CommandHeader, ConsumerGroupRequestHeader,
+    CreateTopicRequestHeader, ExtValue, GetProducerConnectionListRequestHeader,
     GetRouteInfoRequestHeader, HeaderError, SendMessageRequestHeaderV2, SendMessageResponseHeader,
     UnregisterClientRequestHeader, ViewMessageRequestHeader,
 };
 pub use heartbeat::{HeartbeatData, ProducerData};
+pub use message::{
+    decode_offset_msg_id, decode_properties, decode_stored_messages, encode_properties,
+    is_reserved_property, local_ip, month_start_utc_ms, offset_msg_id, property, uniq_id_at,
+    MessageDecodeError, StoredMessage, SysFlag, UniqIdGenerator, MAX_INFLATED_BODY_LEN,
+    MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
+};
 pub use route::{
     parse_fastjson, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
     TopicRouteData, MASTER_ID,

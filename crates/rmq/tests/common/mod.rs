@@ -1,4 +1,6 @@
 //! Shared test support. Each test binary uses a different subset.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod broker;
 pub mod canonical;
+pub mod fake;

@@ -1,0 +1,373 @@
+//! Typed calls to name servers and brokers (Java `MQClientAPIImpl`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tracing::{debug, info};
+
+use crate::error::{Error, Result};
+use crate::protocol::{
+    ClusterInfo, CommandHeader, CreateTopicRequestHeader, GetProducerConnectionListRequestHeader,
+    GetRouteInfoRequestHeader, HeartbeatData, LanguageCode, ProducerConnection, RemotingCommand,
+    RequestCode, ResponseCode, SerializeType, TopicRouteData, UnregisterClientRequestHeader,
+    VERSION_4_9_3,
+};
+use crate::remoting::{
+    ConnectionConfig, ConnectionPool, ServerRequestHandler, UnsupportedRequests,
+};
+
+/// What every request this client sends declares about itself.
+#[derive(Debug, Clone)]
+pub struct WireIdentity {
+    /// Language in every command (Java sends `JAVA`; 4.9.3 servers do not know `RUST`).
+    pub language: LanguageCode,
+    /// `MQVersion` ordinal in every command (399 = V4_9_3, like the Java 4.9.3 client).
+    pub version: i32,
+    /// Header format of requests (JSON by default, as the Java client).
+    pub serialize_type: SerializeType,
+}
+
+impl Default for WireIdentity {
+    fn default() -> Self {
+        Self {
+            language: LanguageCode::JAVA,
+            version: VERSION_4_9_3,
+            serialize_type: SerializeType::Json,
+        }
+    }
+}
+
+/// Parses a `;`-separated name-server list (`"a:9876;b:9876"`), validating each `host:port`.
+///
+/// # Errors
+/// [`Error::Config`] for an entry that is not `host:port`.
+pub fn parse_name_servers(list: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in list.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let entry = entry.strip_prefix("http://").unwrap_or(entry);
+        let valid = entry.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid {
+            return Err(Error::Config {
+                field: "name server address",
+                reason: format!("{entry:?} is not host:port"),
+            });
+        }
+        if !out.iter().any(|a| a == entry) {
+            out.push(entry.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Typed requests over a shared [`ConnectionPool`], with name-server selection.
+///
+/// Name-server calls stick to one address while it works and move to the next one in the list
+/// when it fails (Java `getAndCreateNameserverChannel`).
+pub struct ClientApi {
+    pool: Arc<ConnectionPool>,
+    identity: WireIdentity,
+    name_servers: RwLock<Vec<String>>,
+    chosen: AtomicUsize,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientApi")
+            .field("name_servers", &self.name_servers())
+            .field("identity", &self.identity)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientApi {
+    /// An API over `pool`, with `timeout` per call (Java `mqClientApiTimeout`, 3 s).
+    pub fn new(
+        pool: Arc<ConnectionPool>,
+        identity: WireIdentity,
+        name_servers: Vec<String>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            identity,
+            name_servers: RwLock::new(name_servers),
+            chosen: AtomicUsize::new(0),
+            timeout,
+        }
+    }
+
+    /// A stand-alone API with its own pool that answers server requests
+    /// `REQUEST_CODE_NOT_SUPPORTED` (for tools such as the CLI).
+    pub fn standalone(name_servers: Vec<String>, timeout: Duration) -> Self {
+        let handler: Arc<dyn ServerRequestHandler> = Arc::new(UnsupportedRequests);
+        let pool = Arc::new(ConnectionPool::new(ConnectionConfig::default(), handler));
+        Self::new(pool, WireIdentity::default(), name_servers, timeout)
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &Arc<ConnectionPool> {
+        &self.pool
+    }
+
+    /// The identity in every request.
+    pub fn identity(&self) -> &WireIdentity {
+        &self.identity
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The current name-server list.
+    pub fn name_servers(&self) -> Vec<String> {
+        self.name_servers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the name-server list; returns whether it changed. Connections to name servers
+    /// no longer listed are closed.
+    pub async fn update_name_servers(&self, list: Vec<String>) -> bool {
+        let removed: Vec<String> = {
+            let mut current = self.name_servers.write().unwrap_or_else(|e| e.into_inner());
+            let mut a = current.clone();
+            let mut b = list.clone();
+            a.sort();
+            b.sort();
+            if a == b {
+                return false;
+            }
+            let removed = current
+                .iter()
+                .filter(|x| !list.contains(x))
+                .cloned()
+                .collect();
+            info!(old = ?*current, new = ?list, "name server list changed");
+            *current = list;
+            removed
+        };
+        self.chosen.store(0, Ordering::Relaxed);
+        for addr in removed {
+            self.pool.close(&addr).await;
+        }
+        true
+    }
+
+    /// A request stamped with this client's identity.
+    pub fn command(&self, code: RequestCode, header: Option<&dyn HeaderWriter>) -> RemotingCommand {
+        let mut cmd = RemotingCommand::request(code);
+        cmd.language = self.identity.language;
+        cmd.version = self.identity.version;
+        cmd.serialize_type = self.identity.serialize_type;
+        if let Some(h) = header {
+            h.write(&mut cmd);
+        }
+        cmd
+    }
+
+    /// Sends `cmd` to a name server: the last one that worked, else each in turn.
+    ///
+    /// # Errors
+    /// [`Error::NoNameServer`], or the last name server's error.
+    pub async fn invoke_name_server(&self, cmd: RemotingCommand) -> Result<RemotingCommand> {
+        let list = self.name_servers();
+        if list.is_empty() {
+            return Err(Error::NoNameServer);
+        }
+        let start = self.chosen.load(Ordering::Relaxed);
+        let mut last_err = None;
+        for i in 0..list.len() {
+            let index = (start + i) % list.len();
+            let addr = &list[index];
+            let mut attempt = cmd.clone();
+            if i > 0 {
+                attempt.opaque = crate::protocol::next_opaque();
+            }
+            match self.pool.request(addr, attempt, self.timeout).await {
+                Ok(resp) => {
+                    self.chosen.store(index, Ordering::Relaxed);
+                    return Ok(resp);
+                }
+                Err(e) if e.is_retriable() => {
+                    debug!(addr = %addr, error = %e, "name server failed, trying the next");
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.chosen
+            .store((start + 1) % list.len(), Ordering::Relaxed);
+        Err(last_err.unwrap_or(Error::NoNameServer))
+    }
+
+    /// Sends `cmd` to the broker at `addr` with the API timeout.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand) -> Result<RemotingCommand> {
+        self.pool.request(addr, cmd, self.timeout).await
+    }
+
+    /// Route of `topic` (`GET_ROUTEINFO_BY_TOPIC`).
+    ///
+    /// # Errors
+    /// [`Error::Server`] with `TOPIC_NOT_EXIST` when the name server has no route.
+    pub async fn topic_route(&self, topic: &str) -> Result<TopicRouteData> {
+        let header = GetRouteInfoRequestHeader {
+            topic: topic.to_string(),
+            accept_standard_json_only: Some(true),
+        };
+        let cmd = self.command(RequestCode::GET_ROUTEINFO_BY_TOPIC, Some(&header));
+        let resp = self.invoke_name_server(cmd).await?;
+        let addr = self
+            .name_servers()
+            .get(self.chosen.load(Ordering::Relaxed))
+            .cloned()
+            .unwrap_or_default();
+        let resp = expect_success(&addr, resp)?;
+        TopicRouteData::from_json(&resp.body)
+            .map_err(|e| Error::invalid_response(&addr, format!("route body: {e}")))
+    }
+
+    /// Brokers and clusters (`GET_BROKER_CLUSTER_INFO`).
+    ///
+    /// # Errors
+    /// Transport errors, or an error response.
+    pub async fn cluster_info(&self) -> Result<ClusterInfo> {
+        let cmd = self.command(RequestCode::GET_BROKER_CLUSTER_INFO, None);
+        let resp = self.invoke_name_server(cmd).await?;
+        let addr = self
+            .name_servers()
+            .get(self.chosen.load(Ordering::Relaxed))
+            .cloned()
+            .unwrap_or_default();
+        let resp = expect_success(&addr, resp)?;
+        ClusterInfo::from_json(&resp.body)
+            .map_err(|e| Error::invalid_response(&addr, format!("cluster body: {e}")))
+    }
+
+    /// Sends a heartbeat to the broker at `addr`; returns the broker's version.
+    ///
+    /// # Errors
+    /// Transport errors, or an error response.
+    pub async fn heartbeat(&self, addr: &str, data: &HeartbeatData) -> Result<i32> {
+        let cmd = self
+            .command(RequestCode::HEART_BEAT, None)
+            .with_body(data.to_json());
+        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        Ok(resp.version)
+    }
+
+    /// Unregisters a producer group of `client_id` from the broker at `addr`.
+    ///
+    /// # Errors
+    /// Transport errors, or an error response.
+    pub async fn unregister_producer(
+        &self,
+        addr: &str,
+        client_id: &str,
+        group: &str,
+    ) -> Result<()> {
+        let header = UnregisterClientRequestHeader {
+            client_id: client_id.to_string(),
+            producer_group: Some(group.to_string()),
+            consumer_group: None,
+        };
+        let cmd = self.command(RequestCode::UNREGISTER_CLIENT, Some(&header));
+        expect_success(addr, self.invoke(addr, cmd).await?).map(drop)
+    }
+
+    /// Producer connections of `group` on the broker at `addr` (`GET_PRODUCER_CONNECTION_LIST`).
+    ///
+    /// # Errors
+    /// Transport errors, or an error response (a group without producers is `SYSTEM_ERROR`).
+    pub async fn producer_connections(
+        &self,
+        addr: &str,
+        group: &str,
+    ) -> Result<ProducerConnection> {
+        let header = GetProducerConnectionListRequestHeader {
+            producer_group: group.to_string(),
+        };
+        let cmd = self.command(RequestCode::GET_PRODUCER_CONNECTION_LIST, Some(&header));
+        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        ProducerConnection::from_json(&resp.body)
+            .map_err(|e| Error::invalid_response(addr, format!("producer connections: {e}")))
+    }
+
+    /// Creates or updates a topic on the broker at `addr` (`UPDATE_AND_CREATE_TOPIC`).
+    ///
+    /// # Errors
+    /// Transport errors, or an error response.
+    pub async fn create_topic(&self, addr: &str, header: &CreateTopicRequestHeader) -> Result<()> {
+        let cmd = self.command(RequestCode::UPDATE_AND_CREATE_TOPIC, Some(header));
+        expect_success(addr, self.invoke(addr, cmd).await?).map(drop)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close_all().await;
+    }
+}
+
+/// Object-safe view of a [`CommandHeader`], so headers can be passed as `&dyn`.
+pub trait HeaderWriter {
+    /// Writes the header into the command's ext fields.
+    fn write(&self, cmd: &mut RemotingCommand);
+}
+
+impl<H: CommandHeader> HeaderWriter for H {
+    fn write(&self, cmd: &mut RemotingCommand) {
+        self.write_to(&mut cmd.ext_fields);
+    }
+}
+
+/// Turns a non-`SUCCESS` response into [`Error::Server`].
+///
+/// # Errors
+/// [`Error::Server`] with the response's code and remark.
+pub fn expect_success(addr: &str, resp: RemotingCommand) -> Result<RemotingCommand> {
+    if resp.response_code() == ResponseCode::SUCCESS {
+        Ok(resp)
+    } else {
+        Err(Error::Server {
+            addr: addr.to_string(),
+            code: resp.response_code(),
+            remark: resp.remark.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_server_lists() {
+        assert_eq!(
+            parse_name_servers(" 127.0.0.1:9876; 127.0.0.2:9876;;127.0.0.1:9876").unwrap(),
+            vec!["127.0.0.1:9876", "127.0.0.2:9876"]
+        );
+        assert!(parse_name_servers("").unwrap().is_empty());
+        for bad in ["localhost", ":9876", "h:0", "h:99999", "h:x"] {
+            let err = parse_name_servers(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Config {
+                        field: "name server address",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Checks on names, run before anything touches the network (Java `Validators`,
+//! `TopicValidator`, `MixAll`), and namespace wrapping (`NamespaceUtil`).
+
+/// Longest group name (`Validators.CHARACTER_MAX_LENGTH`).
+pub const GROUP_MAX_LEN: usize = 255;
+/// Longest topic name (`Validators.TOPIC_MAX_LENGTH`).
+pub const TOPIC_MAX_LEN: usize = 127;
+/// The template topic for auto-created topics (`TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC`).
+pub const AUTO_CREATE_TOPIC: &str = "TBW102";
+/// The group the client instance registers for itself (`MixAll.CLIENT_INNER_PRODUCER_GROUP`).
+pub const CLIENT_INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
+/// The group a Java producer gets without a name (`MixAll.DEFAULT_PRODUCER_GROUP`).
+pub const DEFAULT_PRODUCER_GROUP: &str = "DEFAULT_PRODUCER";
+
+/// Group names reserved by RocketMQ itself (`MixAll`); none of them may name a producer.
+pub const RESERVED_GROUPS: &[&str] = &[
+    DEFAULT_PRODUCER_GROUP,
+    CLIENT_INNER_PRODUCER_GROUP,
+    "DEFAULT_CONSUMER",
+    "TOOLS_CONSUMER",
+    "SCHEDULE_CONSUMER",
+    "FILTERSRV_CONSUMER",
+    "__MONITOR_CONSUMER",
+    "SELF_TEST_P_GROUP",
+    "SELF_TEST_C_GROUP",
+    "CID_ONS-HTTP-PROXY",
+    "CID_ONSAPI_PERMISSION",
+    "CID_ONSAPI_OWNER",
+    "CID_ONSAPI_PULL",
+];
+
+/// Prefix of system consumer groups (`MixAll.CID_RMQ_SYS_PREFIX`), exempt from namespaces.
+pub const SYSTEM_GROUP_PREFIX: &str = "CID_RMQ_SYS_";
+
+/// System topics (`TopicValidator.SYSTEM_TOPIC_SET`, 5.3.3), exempt from namespaces.
+pub const SYSTEM_TOPICS: &[&str] = &[
+    AUTO_CREATE_TOPIC,
+    "SCHEDULE_TOPIC_XXXX",
+    "BenchmarkTest",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRACE_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+    "CHECKPOINT_TOPIC",
+];
+
+/// Prefix of system topics (`TopicValidator.SYSTEM_TOPIC_PREFIX`).
+pub const SYSTEM_TOPIC_PREFIX: &str = "rmq_sys_";
+
+/// A name or value rejected before any network traffic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The group is empty or only white space.
+    #[error("the producer group is blank")]
+    GroupBlank,
+    /// The group is longer than [`GROUP_MAX_LEN`].
+    #[error("the producer group is {len} characters long; the limit is 255")]
+    GroupTooLong {
+        /// Its length in characters.
+        len: usize,
+    },
+    /// The group has a character outside `%|a-zA-Z0-9_-`.
+    #[error("the producer group {group:?} contains {ch:?}; only %|a-zA-Z0-9_- are allowed")]
+    GroupIllegalChar {
+        /// The group.
+        group: String,
+        /// The first illegal character.
+        ch: char,
+    },
+    /// The group is reserved by RocketMQ.
+    #[error("the producer group {0:?} is reserved by RocketMQ; choose another one")]
+    GroupReserved(String),
+    /// The namespace has a character outside `a-zA-Z0-9_-`.
+    #[error("the namespace {namespace:?} contains {ch:?}; only a-zA-Z0-9_- are allowed")]
+    NamespaceIllegalChar {
+        /// The namespace.
+        namespace: String,
+        /// The first illegal character.
+        ch: char,
+    },
+    /// The instance or unit name would break the client id (`IP@instance@unit`).
+    #[error("the {field} {value:?} is invalid: {reason}")]
+    IllegalName {
+        /// `instance name` or `unit name`.
+        field: &'static str,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A duration or size setting is out of range.
+    #[error("{field} must be {expected}, got {got}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The allowed range.
+        expected: &'static str,
+        /// The value given.
+        got: String,
+    },
+}
+
+fn is_legal_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')
+}
+
+/// Checks a producer group as Java's `checkConfig` does, plus every reserved name.
+///
+/// # Errors
+/// The first rule broken.
+pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
+    if group.trim().is_empty() {
+        return Err(ValidationError::GroupBlank);
+    }
+    let len = group.encode_utf16().count(); // Java measures UTF-16 units
+    if len > GROUP_MAX_LEN {
+        return Err(ValidationError::GroupTooLong { len });
+    }
+    if let Some(ch) = group.chars().find(|c| !is_legal_char(*c)) {
+        return Err(ValidationError::GroupIllegalChar {
+            group: group.to_string(),
+            ch,
+        });
+    }
+    if RESERVED_GROUPS.contains(&group) || group.starts_with(SYSTEM_GROUP_PREFIX) {
+        return Err(ValidationError::GroupReserved(group.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks a namespace: it becomes part of every group and topic name, so only characters those
+/// allow, and no `%` (the separator).
+///
+/// # Errors
+/// [`ValidationError::NamespaceIllegalChar`].
+pub fn check_namespace(namespace: &str) -> Result<(), ValidationError> {
+    match namespace
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        Some(ch) => Err(ValidationError::NamespaceIllegalChar {
+            namespace: namespace.to_string(),
+            ch,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks an instance or unit name: non-empty, no `@` (the client-id separator), no white
+/// space or control characters.
+///
+/// # Errors
+/// [`ValidationError::IllegalName`].
+pub fn check_client_name(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    let reason = if value.is_empty() {
+        "it is empty"
+    } else if value.contains('@') {
+        "it contains '@', the client-id separator"
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "it contains white space or control characters"
+    } else {
+        return Ok(());
+    };
+    Err(ValidationError::IllegalName {
+        field,
+        value: value.to_string(),
+        reason,
+    })
+}
+
+const RETRY_PREFIX: &str = "%RETRY%";
+const DLQ_PREFIX: &str = "%DLQ%";
+
+fn is_system_resource(resource: &str) -> bool {
+    SYSTEM_TOPICS.contains(&resource)
+        || resource.starts_with(SYSTEM_TOPIC_PREFIX)
+        || resource.starts_with(SYSTEM_GROUP_PREFIX)
+}
+
+fn split_retry_dlq(resource: &str) -> (&str, &str) {
+    for prefix in [RETRY_PREFIX, DLQ_PREFIX] {
+        if let Some(rest) = resource.strip_prefix(prefix) {
+            return (prefix, rest);
+        }
+    }
+    ("", resource)
+}
+
+/// Puts `resource` (a topic or group) into `namespace`: `ns%resource`, keeping a `%RETRY%` or
+/// `%DLQ%` prefix in front; system resources and already-wrapped names are unchanged
+/// (`NamespaceUtil.wrapNamespace`).
+pub fn wrap_namespace(namespace: Option<&str>, resource: &str) -> String {
+    let Some(ns) = namespace.filter(|ns| !ns.is_empty()) else {
+        return resource.to_string();
+    };
+    if resource.is_empty() || is_system_resource(resource) {
+        return resource.to_string();
+    }
+    let (prefix, rest) = split_retry_dlq(resource);
+    if rest.starts_with(&format!("{ns}%")) {
+        return resource.to_string();
+    }
+    format!("{prefix}{ns}%{rest}")
+}
+
+/// Removes `namespace` from `resource` if it carries it (`NamespaceUtil.withoutNamespace`).
+pub fn without_namespace(namespace: Option<&str>, resource: &str) -> String {
+    let Some(ns) = namespace.filter(|ns| !ns.is_empty()) else {
+        return resource.to_string();
+    };
+    let (prefix, rest) = split_retry_dlq(resource);
+    match rest.strip_prefix(&format!("{ns}%")) {
+        Some(bare) => format!("{prefix}{bare}"),
+        None => resource.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_wrapping_follows_java() {
+        assert_eq!(wrap_namespace(Some("ns1"), "TopicA"), "ns1%TopicA");
+        assert_eq!(wrap_namespace(Some("ns1"), "%RETRY%G"), "%RETRY%ns1%G");
+        assert_eq!(wrap_namespace(Some("ns1"), "TBW102"), "TBW102");
+        assert_eq!(wrap_namespace(Some("ns1"), "ns1%TopicA"), "ns1%TopicA");
+        assert_eq!(wrap_namespace(None, "TopicA"), "TopicA");
+        assert_eq!(wrap_namespace(Some(""), "TopicA"), "TopicA");
+        assert_eq!(without_namespace(Some("ns1"), "ns1%TopicA"), "TopicA");
+        assert_eq!(without_namespace(Some("ns1"), "%DLQ%ns1%G"), "%DLQ%G");
+        assert_eq!(without_namespace(Some("ns2"), "ns1%TopicA"), "ns1%TopicA");
+    }
+
+    #[test]
+    fn group_rules() {
+        assert_eq!(check_producer_group(""), Err(ValidationError::GroupBlank));
+        assert_eq!(check_producer_group("  "), Err(ValidationError::GroupBlank));
+        assert_eq!(
+            check_producer_group(&"g".repeat(256)),
+            Err(ValidationError::GroupTooLong { len: 256 })
+        );
+        assert!(check_producer_group(&"g".repeat(255)).is_ok());
+        assert_eq!(
+            check_producer_group("a b"),
+            Err(ValidationError::GroupIllegalChar {
+                group: "a b".into(),
+                ch: ' '
+            })
+        );
+        assert_eq!(
+            check_producer_group("grüppe"),
+            Err(ValidationError::GroupIllegalChar {
+                group: "grüppe".into(),
+                ch: 'ü'
+            })
+        );
+        for reserved in RESERVED_GROUPS {
+            assert_eq!(
+                check_producer_group(reserved),
+                Err(ValidationError::GroupReserved(reserved.to_string()))
+            );
+        }
+        assert_eq!(
+            check_producer_group("CID_RMQ_SYS_TRANS"),
+            Err(ValidationError::GroupReserved("CID_RMQ_SYS_TRANS".into()))
+        );
+        assert!(check_producer_group("ns%my_group|1-2").is_ok());
+    }
+
+    #[test]
+    fn names_and_namespaces() {
+        assert!(check_namespace("prod-1_a").is_ok());
+        assert!(matches!(
+            check_namespace("a%b"),
+            Err(ValidationError::NamespaceIllegalChar { ch: '%', .. })
+        ));
+        assert!(check_client_name("instance name", "12#34").is_ok());
+        assert!(matches!(
+            check_client_name("instance name", "a@b"),
+            Err(ValidationError::IllegalName { .. })
+        ));
+        assert!(check_client_name("unit name", "").is_err());
+        assert!(check_client_name("unit name", "a b").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! [`Message`] and [`SendResult`].
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::client::MessageQueue;
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Topic (without namespace).
+    pub topic: String,
+    /// Payload.
+    pub body: Bytes,
+    /// Tag (property `TAGS`).
+    pub tags: Option<String>,
+    /// Keys (property `KEYS`, joined with spaces).
+    pub keys: Vec<String>,
+    /// User flag, carried opaquely.
+    pub flag: i32,
+    /// User properties.
+    pub properties: Vec<(String, String)>,
+}
+
+impl Message {
+    /// A message with a topic and a body.
+    pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
+        Self {
+            topic: topic.into(),
+            body: body.into(),
+            tags: None,
+            keys: Vec::new(),
+            flag: 0,
+            properties: Vec::new(),
+        }
+    }
+
+    /// Sets the tag.
+    pub fn with_tags(mut self, tags: impl Into<String>) -> Self {
+        self.tags = Some(tags.into());
+        self
+    }
+
+    /// Adds a key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.keys.push(key.into());
+        self
+    }
+
+    /// Adds a user property.
+    pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// How the broker stored a message (`SendStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SendStatus {
+    /// Stored.
+    SendOk,
+    /// Stored, but the flush to disk timed out.
+    FlushDiskTimeout,
+    /// Stored, but replication timed out.
+    FlushSlaveTimeout,
+    /// Stored, but no slave is available.
+    SlaveNotAvailable,
+}
+
+/// The result of a send (`SendResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendResult {
+    /// Status.
+    pub status: SendStatus,
+    /// Client-side unique id (property `UNIQ_KEY`).
+    pub msg_id: String,
+    /// Broker-side id: store address and commit-log offset.
+    pub offset_msg_id: String,
+    /// The queue the message went to (topic without namespace).
+    pub queue: MessageQueue,
+    /// Offset in that queue.
+    pub queue_offset: i64,
+    /// Transaction id (5.x brokers return the UNIQ_KEY).
+    pub transaction_id: Option<String>,
+    /// Broker region (`MSG_REGION`, default `DefaultRegion`).
+    pub region_id: String,
+}

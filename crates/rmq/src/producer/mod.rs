@@ -1,0 +1,765 @@
+//! The producer: [`Producer::builder`] → [`ProducerBuilder::start`] runs the start-up sequence
+//! of the Java `DefaultMQProducer.start()`; [`Producer::shutdown`] reverses it.
+
+mod message;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+pub use message::{Message, SendResult, SendStatus};
+
+use crate::client::validate::{
+    check_client_name, check_namespace, check_producer_group, without_namespace, wrap_namespace,
+    AUTO_CREATE_TOPIC, GROUP_MAX_LEN,
+};
+use crate::client::{
+    expect_success, parse_name_servers, AddressServer, ClientInstance, InstanceConfig,
+    MessageQueue, RegisteredProducer, TopicPublishInfo, ValidationError, WireIdentity,
+};
+use crate::error::{Error, Result};
+use crate::protocol::{
+    encode_properties, CheckTransactionStateRequestHeader, LanguageCode, RequestCode, ResponseCode,
+    SendMessageRequestHeaderV2, SendMessageResponseHeader, SerializeType, StoredMessage,
+    UniqIdGenerator,
+};
+use crate::remoting::{ConnectionConfig, RpcHook};
+
+/// A broker's question about a transaction, delivered to the producer of the message's group.
+#[derive(Debug, Clone)]
+pub struct TransactionCheck {
+    /// Broker that asks.
+    pub broker_addr: String,
+    /// Producer group of the half message.
+    pub group: String,
+    /// Transaction id (the message's UNIQ_KEY, else the header's).
+    pub transaction_id: Option<String>,
+    /// The request header.
+    pub header: CheckTransactionStateRequestHeader,
+    /// The half message as stored.
+    pub message: StoredMessage,
+}
+
+type CheckCallback = Arc<dyn Fn(TransactionCheck) + Send + Sync>;
+
+/// Lifecycle of a started producer. (Before start there is only the builder: "start twice" and
+/// "send before start" cannot be written.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerState {
+    /// Sending.
+    Running,
+    /// `shutdown()` is in progress: new sends fail, sends in flight finish.
+    ShuttingDown,
+    /// Shut down; every send fails with [`Error::Shutdown`].
+    Shutdown,
+}
+
+/// Settings of a producer. Each documents the Java name and default.
+#[derive(Clone)]
+struct Settings {
+    name_servers: Vec<String>,
+    address_server: Option<AddressServer>,
+    client_ip: Option<String>,
+    instance_name: String,
+    unit_name: Option<String>,
+    namespace: Option<String>,
+    poll_name_server_interval: Duration,
+    heartbeat_broker_interval: Duration,
+    api_timeout: Duration,
+    send_timeout: Duration,
+    retries: u32,
+    compress_threshold: usize,
+    max_message_size: usize,
+    default_topic_queue_nums: i32,
+    create_topic_key: String,
+    vip_channel: bool,
+    identity: WireIdentity,
+    connection: ConnectionConfig,
+}
+
+/// Builds and starts a [`Producer`]. Created by [`Producer::builder`].
+pub struct ProducerBuilder {
+    group: String,
+    settings: Settings,
+    name_server_error: Option<Error>,
+    rpc_hook: Option<Arc<dyn RpcHook>>,
+    on_check: Option<CheckCallback>,
+}
+
+impl fmt::Debug for ProducerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProducerBuilder")
+            .field("group", &self.group)
+            .field("name_servers", &self.settings.name_servers)
+            .field("instance_name", &self.settings.instance_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn positive(field: &'static str, d: Duration) -> Result<(), ValidationError> {
+    if d.is_zero() {
+        return Err(ValidationError::OutOfRange {
+            field,
+            expected: "greater than zero",
+            got: format!("{d:?}"),
+        });
+    }
+    Ok(())
+}
+
+impl ProducerBuilder {
+    /// Adds name servers: one address or a `;`-separated list; may be called repeatedly.
+    /// (Java `namesrvAddr`; falls back to the `NAMESRV_ADDR` environment variable.)
+    pub fn name_server(mut self, list: &str) -> Self {
+        match parse_name_servers(list) {
+            Ok(addrs) => {
+                for a in addrs {
+                    if !self.settings.name_servers.contains(&a) {
+                        self.settings.name_servers.push(a);
+                    }
+                }
+            }
+            Err(e) => self.name_server_error = Some(e),
+        }
+        self
+    }
+
+    /// Gets the name-server list from an HTTP address server at start, then every
+    /// `interval` (Java: `rocketmq.namesrv.domain`, first after 10 s, every 2 minutes). Used
+    /// only when no name server is given.
+    pub fn address_server(
+        mut self,
+        url: impl Into<String>,
+        first_delay: Duration,
+        interval: Duration,
+    ) -> Self {
+        self.settings.address_server = Some(AddressServer {
+            url: url.into(),
+            first_delay,
+            interval,
+        });
+        self
+    }
+
+    /// IP in the client id (Java `clientIP`; default: this host's first non-loopback IPv4).
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.settings.client_ip = Some(ip.into());
+        self
+    }
+
+    /// Instance name (Java `instanceName`, default `DEFAULT`, which becomes `PID#nanotime`).
+    /// Producers with the same instance name share one client instance.
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.instance_name = name.into();
+        self
+    }
+
+    /// Unit name, appended to the client id (Java `unitName`, default none).
+    pub fn unit_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.unit_name = Some(name.into());
+        self
+    }
+
+    /// Namespace for the group and topics (Java `namespace`, default none).
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.settings.namespace = Some(ns.into());
+        self
+    }
+
+    /// Route refresh interval (Java `pollNameServerInterval`, 30 s).
+    pub fn poll_name_server_interval(mut self, d: Duration) -> Self {
+        self.settings.poll_name_server_interval = d;
+        self
+    }
+
+    /// Heartbeat interval (Java `heartbeatBrokerInterval`, 30 s).
+    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
+        self.settings.heartbeat_broker_interval = d;
+        self
+    }
+
+    /// Timeout of route, heartbeat and unregister calls (Java `mqClientApiTimeout`, 3 s).
+    pub fn api_timeout(mut self, d: Duration) -> Self {
+        self.settings.api_timeout = d;
+        self
+    }
+
+    /// Total time a send may take, retries and route lookups included (Java
+    /// `sendMsgTimeout`, 3 s).
+    pub fn send_timeout(mut self, d: Duration) -> Self {
+        self.settings.send_timeout = d;
+        self
+    }
+
+    /// Extra attempts after a failed send (Java `retryTimesWhenSendFailed`, 2).
+    pub fn retries(mut self, n: u32) -> Self {
+        self.settings.retries = n;
+        self
+    }
+
+    /// Bodies larger than this are compressed (Java `compressMsgBodyOverHowmuch`, 4096).
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.settings.compress_threshold = bytes;
+        self
+    }
+
+    /// Largest body accepted (Java `maxMessageSize`, 4 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.settings.max_message_size = bytes;
+        self
+    }
+
+    /// Queues of an auto-created topic (Java `defaultTopicQueueNums`, 4).
+    pub fn default_topic_queue_nums(mut self, n: i32) -> Self {
+        self.settings.default_topic_queue_nums = n;
+        self
+    }
+
+    /// Template topic for auto-creation (Java `createTopicKey`, `TBW102`).
+    pub fn create_topic_key(mut self, topic: impl Into<String>) -> Self {
+        self.settings.create_topic_key = topic.into();
+        self
+    }
+
+    /// Send to the broker's VIP port, listen port − 2 (Java `sendMessageWithVIPChannel`, false).
+    pub fn vip_channel(mut self, on: bool) -> Self {
+        self.settings.vip_channel = on;
+        self
+    }
+
+    /// Language declared in requests (Java `language`, `JAVA`; `RUST` needs 4.9.4+ servers).
+    pub fn language(mut self, language: LanguageCode) -> Self {
+        self.settings.identity.language = language;
+        self
+    }
+
+    /// Header format of requests (JSON, as Java; or the binary ROCKETMQ format).
+    pub fn header_format(mut self, format: SerializeType) -> Self {
+        self.settings.identity.serialize_type = format;
+        self
+    }
+
+    /// Connection settings (connect timeout 3 s, idle close 120 s, frames up to 16 MiB).
+    pub fn connection(mut self, config: ConnectionConfig) -> Self {
+        self.settings.connection = config;
+        self
+    }
+
+    /// A hook around every request (Java `RPCHook`), e.g. ACL signing.
+    pub fn rpc_hook(mut self, hook: Arc<dyn RpcHook>) -> Self {
+        self.rpc_hook = Some(hook);
+        self
+    }
+
+    /// Called when a broker asks about a transaction of this producer's group
+    /// (`CHECK_TRANSACTION_STATE`). Runs off the connection's reader.
+    pub fn on_transaction_check(
+        mut self,
+        f: impl Fn(TransactionCheck) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_check = Some(Arc::new(f));
+        self
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        if let Some(e) = self.name_server_error.take() {
+            return Err(e);
+        }
+        let s = &mut self.settings;
+        positive("send timeout", s.send_timeout)?;
+        positive("api timeout", s.api_timeout)?;
+        positive("poll name server interval", s.poll_name_server_interval)?;
+        positive("heartbeat interval", s.heartbeat_broker_interval)?;
+        if s.max_message_size == 0 {
+            return Err(ValidationError::OutOfRange {
+                field: "max message size",
+                expected: "greater than zero",
+                got: "0".into(),
+            }
+            .into());
+        }
+        if s.default_topic_queue_nums <= 0 {
+            return Err(ValidationError::OutOfRange {
+                field: "default topic queue nums",
+                expected: "greater than zero",
+                got: s.default_topic_queue_nums.to_string(),
+            }
+            .into());
+        }
+        check_client_name("instance name", &s.instance_name)?;
+        if let Some(unit) = &s.unit_name {
+            check_client_name("unit name", unit)?;
+        }
+        if let Some(ns) = &s.namespace {
+            check_namespace(ns)?;
+        }
+        if s.name_servers.is_empty() && s.address_server.is_none() {
+            // Java's fallback; never an address server on the internet.
+            if let Ok(env) = std::env::var("NAMESRV_ADDR") {
+                s.name_servers = parse_name_servers(&env)?;
+            }
+        }
+        if s.name_servers.is_empty() && s.address_server.is_none() {
+            return Err(Error::NoNameServer);
+        }
+        Ok(())
+    }
+
+    /// Starts the producer, in the order of the Java `DefaultMQProducer.start()`:
+    /// (a) apply the namespace to the group; (b) validate the group and every setting — a
+    /// typed error before any network; (c) resolve the instance name `DEFAULT` to
+    /// `PID#nanotime`; (d) build the client id `IP@instance[@unit]`; (e) get or create the
+    /// process-wide client instance of that id; (f) register the group in it; (g) add the
+    /// `TBW102` publish info; (h) start the instance once (its scheduled work) and fetch the
+    /// `TBW102` route now; (i) become running; (j) heartbeat every known broker now.
+    ///
+    /// A failed start leaves nothing registered, so the group can be used again.
+    ///
+    /// # Errors
+    /// [`Error::Validation`], [`Error::Config`], [`Error::NoNameServer`],
+    /// [`Error::DuplicateGroup`].
+    pub async fn start(mut self) -> Result<Producer> {
+        // (a) + (b)
+        self.validate()?;
+        check_producer_group(&self.group)?;
+        let namespace = self.settings.namespace.clone().filter(|n| !n.is_empty());
+        let group = wrap_namespace(namespace.as_deref(), &self.group);
+        let len = group.encode_utf16().count();
+        if len > GROUP_MAX_LEN {
+            return Err(ValidationError::GroupTooLong { len }.into());
+        }
+        let s = self.settings;
+        // (c)
+        let instance_name = if s.instance_name == "DEFAULT" {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("{}#{}", std::process::id(), nanos)
+        } else {
+            s.instance_name.clone()
+        };
+        // (d)
+        let config = InstanceConfig {
+            name_servers: s.name_servers.clone(),
+            address_server: s.address_server.clone(),
+            client_ip: s.client_ip.clone().unwrap_or_else(local_ip),
+            instance_name,
+            unit_name: s.unit_name.clone(),
+            poll_name_server_interval: s.poll_name_server_interval,
+            heartbeat_broker_interval: s.heartbeat_broker_interval,
+            api_timeout: s.api_timeout,
+            identity: s.identity.clone(),
+            connection: s.connection.clone(),
+            rpc_hook: self.rpc_hook.clone(),
+        };
+        info!(group = %group, client_id = %config.client_id(), "starting producer");
+        // (e)
+        let instance = ClientInstance::get_or_create(config)?;
+        let inner = Arc::new(Inner {
+            group: group.clone(),
+            namespace,
+            settings: s,
+            instance: Arc::clone(&instance),
+            state: AtomicU8::new(STATE_RUNNING),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            on_check: self.on_check,
+        });
+        // (f)
+        instance.register_producer(&group, Arc::new(Registration(Arc::downgrade(&inner))))?;
+        // (g)
+        instance.add_publish_topic(AUTO_CREATE_TOPIC);
+        // (h)
+        instance.start().await;
+        if let Err(e) = instance.update_topic_route(AUTO_CREATE_TOPIC).await {
+            warn!(group = %group, error = %e, "TBW102 route not available at start; the scheduled refresh will retry");
+        }
+        // (i) the state is running from here; (j)
+        let brokers = instance.heartbeat_all().await;
+        info!(group = %group, client_id = %instance.client_id(), brokers, "producer started");
+        Ok(Producer { inner })
+    }
+}
+
+const STATE_RUNNING: u8 = 0;
+const STATE_SHUTTING_DOWN: u8 = 1;
+const STATE_SHUTDOWN: u8 = 2;
+
+struct Inner {
+    group: String,
+    namespace: Option<String>,
+    settings: Settings,
+    instance: Arc<ClientInstance>,
+    state: AtomicU8,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    on_check: Option<CheckCallback>,
+}
+
+/// The instance's view of a producer; weak, so the instance never keeps a producer alive.
+struct Registration(std::sync::Weak<Inner>);
+
+impl RegisteredProducer for Registration {
+    fn check_transaction_state(&self, check: TransactionCheck) {
+        match self.0.upgrade().and_then(|inner| inner.on_check.clone()) {
+            Some(callback) => callback(check),
+            None => debug!(group = %check.group, "transaction check: no checker registered"),
+        }
+    }
+}
+
+/// Counts a send in flight; `shutdown()` waits for the count to reach zero.
+struct InFlight<'a>(&'a Inner);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A started producer. Cheap to clone; every method takes `&self`.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("group", &self.inner.group)
+            .field("client_id", &self.client_id())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Producer {
+    /// A builder for a producer of `group` (Java `new DefaultMQProducer(group)`).
+    pub fn builder(group: impl Into<String>) -> ProducerBuilder {
+        ProducerBuilder {
+            group: group.into(),
+            settings: Settings {
+                name_servers: Vec::new(),
+                address_server: None,
+                client_ip: None,
+                instance_name: "DEFAULT".into(),
+                unit_name: None,
+                namespace: None,
+                poll_name_server_interval: Duration::from_secs(30),
+                heartbeat_broker_interval: Duration::from_secs(30),
+                api_timeout: Duration::from_secs(3),
+                send_timeout: Duration::from_secs(3),
+                retries: 2,
+                compress_threshold: 4096,
+                max_message_size: 4 * 1024 * 1024,
+                default_topic_queue_nums: 4,
+                create_topic_key: AUTO_CREATE_TOPIC.into(),
+                vip_channel: false,
+                identity: WireIdentity::default(),
+                connection: ConnectionConfig::default(),
+            },
+            name_server_error: None,
+            rpc_hook: None,
+            on_check: None,
+        }
+    }
+
+    /// The producer group (with namespace).
+    pub fn group(&self) -> &str {
+        &self.inner.group
+    }
+
+    /// The client id of the instance this producer uses.
+    pub fn client_id(&self) -> &str {
+        self.inner.instance.client_id()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ProducerState {
+        match self.inner.state.load(Ordering::Acquire) {
+            STATE_RUNNING => ProducerState::Running,
+            STATE_SHUTTING_DOWN => ProducerState::ShuttingDown,
+            _ => ProducerState::Shutdown,
+        }
+    }
+
+    /// The client instance (routes, brokers, publish info, groups) — read-only views.
+    pub fn instance(&self) -> &Arc<ClientInstance> {
+        &self.inner.instance
+    }
+
+    /// Whether two producers use the same client instance.
+    pub fn shares_instance_with(&self, other: &Producer) -> bool {
+        Arc::ptr_eq(&self.inner.instance, &other.inner.instance)
+    }
+
+    /// Sends one message and waits for the broker to store it. Up to `1 + retries` attempts
+    /// within one deadline (`send_timeout`), each on another broker when there is one.
+    ///
+    /// # Errors
+    /// [`Error::Shutdown`] after shutdown; [`Error::Validation`] for a bad message;
+    /// [`Error::RetriesExhausted`] when every attempt failed.
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        let inner = &*self.inner;
+        inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        let _in_flight = InFlight(inner);
+        if self.state() != ProducerState::Running {
+            return Err(Error::Shutdown);
+        }
+        if msg.body.is_empty() || msg.body.len() > inner.settings.max_message_size {
+            return Err(Error::Config {
+                field: "message body",
+                reason: format!(
+                    "length {} is outside 1..={}",
+                    msg.body.len(),
+                    inner.settings.max_message_size
+                ),
+            });
+        }
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let topic = wrap_namespace(inner.namespace.as_deref(), &msg.topic);
+        let info = self.publish_info(&topic, deadline).await?;
+        let uniq_key = UniqIdGenerator::global().next_id();
+        let mut props: Vec<(&str, &str)> = Vec::new();
+        if let Some(tags) = &msg.tags {
+            props.push(("TAGS", tags));
+        }
+        let keys = msg.keys.join(" ");
+        if !keys.is_empty() {
+            props.push(("KEYS", &keys));
+        }
+        props.push(("WAIT", "true"));
+        for (k, v) in &msg.properties {
+            props.push((k, v));
+        }
+        props.push(("UNIQ_KEY", &uniq_key));
+        if let Some(ns) = &inner.namespace {
+            props.push(("INSTANCE_ID", ns));
+        }
+        let properties = encode_properties(props);
+        let attempts = 1 + inner.settings.retries;
+        let mut last_broker: Option<String> = None;
+        let mut last_err = None;
+        for attempt in 1..=attempts {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let Some(queue) = info.select_queue(last_broker.as_deref()).cloned() else {
+                return Err(Error::NoRoute { topic: msg.topic });
+            };
+            // Leave later attempts some of the time that is left.
+            let left = deadline - now;
+            let remaining_attempts = attempts - attempt + 1;
+            let budget = if remaining_attempts > 1 {
+                left.mul_f64(0.6).max(left / remaining_attempts)
+            } else {
+                left
+            };
+            match self
+                .send_to(&queue, &msg, &properties, &uniq_key, budget)
+                .await
+            {
+                Ok(result) => return Ok(result),
+                Err(e) if e.is_retriable() => {
+                    debug!(topic = %topic, broker = %queue.broker_name, attempt, error = %e, "send attempt failed");
+                    last_broker = Some(queue.broker_name.clone());
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let last = last_err.unwrap_or(Error::Timeout {
+            addr: String::new(),
+            code: RequestCode::SEND_MESSAGE_V2,
+            timeout: inner.settings.send_timeout,
+        });
+        Err(Error::RetriesExhausted {
+            attempts,
+            last: Box::new(last),
+        })
+    }
+
+    /// Publish info for `topic`: cached, else from the name server, else from the TBW102
+    /// template (auto-create).
+    async fn publish_info(&self, topic: &str, deadline: Instant) -> Result<Arc<TopicPublishInfo>> {
+        let instance = &self.inner.instance;
+        if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
+            return Ok(info);
+        }
+        instance.add_publish_topic(topic);
+        let lookup = tokio::time::timeout_at(deadline, instance.update_topic_route(topic)).await;
+        if let Ok(Err(e)) = &lookup {
+            debug!(topic, error = %e, "route lookup failed");
+        }
+        if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
+            return Ok(info);
+        }
+        // Auto-create: the template's route, queue counts capped, under the user topic's name.
+        let key = &self.inner.settings.create_topic_key;
+        let _ = tokio::time::timeout_at(deadline, instance.update_topic_route(key)).await;
+        let template = instance.routes().get(key.as_str()).cloned();
+        let Some(template) = template else {
+            return Err(Error::NoRoute {
+                topic: topic.to_string(),
+            });
+        };
+        let mut route = (*template).clone();
+        let cap = self.inner.settings.default_topic_queue_nums;
+        for q in &mut route.queue_datas {
+            q.read_queue_nums = q.read_queue_nums.min(cap);
+            q.write_queue_nums = q.write_queue_nums.min(cap);
+        }
+        let info = TopicPublishInfo::from_route(topic, &route);
+        if !info.ok() {
+            return Err(Error::NoRoute {
+                topic: topic.to_string(),
+            });
+        }
+        Ok(Arc::new(info))
+    }
+
+    async fn send_to(
+        &self,
+        queue: &MessageQueue,
+        msg: &Message,
+        properties: &str,
+        uniq_key: &str,
+        timeout: Duration,
+    ) -> Result<SendResult> {
+        let inner = &*self.inner;
+        let instance = &inner.instance;
+        let Some(mut addr) = instance.master_addr(&queue.broker_name) else {
+            return Err(Error::NoRoute {
+                topic: msg.topic.clone(),
+            });
+        };
+        if inner.settings.vip_channel {
+            addr = vip_addr(&addr);
+        }
+        let header = SendMessageRequestHeaderV2 {
+            producer_group: inner.group.clone(),
+            topic: queue.topic.clone(),
+            default_topic: inner.settings.create_topic_key.clone(),
+            default_topic_queue_nums: inner.settings.default_topic_queue_nums,
+            queue_id: queue.queue_id,
+            sys_flag: 0,
+            born_timestamp: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default(),
+            flag: msg.flag,
+            properties: Some(properties.to_string()),
+            reconsume_times: Some(0),
+            unit_mode: Some(false),
+            max_reconsume_times: None,
+            batch: Some(false),
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let api = instance.api();
+        let cmd = api
+            .command(RequestCode::SEND_MESSAGE_V2, Some(&header))
+            .with_body(msg.body.clone());
+        let resp = api.pool().request(&addr, cmd, timeout).await?;
+        let status = match resp.response_code() {
+            ResponseCode::SUCCESS => SendStatus::SendOk,
+            ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+            ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+            ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+            _ => return Err(expect_success(&addr, resp).err().unwrap_or(Error::Shutdown)),
+        };
+        let h: SendMessageResponseHeader =
+            resp.decode_header().map_err(|e| Error::InvalidResponse {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(SendResult {
+            status,
+            msg_id: uniq_key.to_string(),
+            offset_msg_id: h.msg_id,
+            queue: MessageQueue {
+                topic: without_namespace(inner.namespace.as_deref(), &queue.topic),
+                broker_name: queue.broker_name.clone(),
+                queue_id: h.queue_id,
+            },
+            queue_offset: h.queue_offset,
+            transaction_id: h.transaction_id,
+            region_id: resp
+                .ext_fields
+                .get("MSG_REGION")
+                .unwrap_or("DefaultRegion")
+                .to_string(),
+        })
+    }
+
+    /// Shuts down: new sends fail with [`Error::Shutdown`]; sends in flight get up to the send
+    /// timeout to finish; `UNREGISTER_CLIENT` goes to every broker; the client instance stops
+    /// when this was its last producer. Idempotent.
+    pub async fn shutdown(&self) {
+        let inner = &*self.inner;
+        if inner
+            .state
+            .compare_exchange(
+                STATE_RUNNING,
+                STATE_SHUTTING_DOWN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return;
+        }
+        info!(group = %inner.group, client_id = %self.client_id(), "shutting down producer");
+        let drained = tokio::time::timeout(inner.settings.send_timeout, async {
+            loop {
+                let idle = inner.idle.notified();
+                if inner.in_flight.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                idle.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!(group = %inner.group, in_flight = inner.in_flight.load(Ordering::Acquire), "sends still in flight at shutdown");
+        }
+        inner.instance.unregister_producer(&inner.group).await;
+        inner.state.store(STATE_SHUTDOWN, Ordering::Release);
+        info!(group = %inner.group, "producer shut down");
+    }
+}
+
+/// The broker's VIP ("fast") port: listen port − 2 (Java `MixAll.brokerVIPChannel`).
+fn vip_addr(addr: &str) -> String {
+    match addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h, p)))
+    {
+        Some((host, port)) if port > 2 => format!("{host}:{}", port - 2),
+        _ => addr.to_string(),
+    }
+}
+
+/// This host's address for the client id (see [`crate::protocol::local_ip`]), else 127.0.0.1.
+fn local_ip() -> String {
+    crate::protocol::local_ip().map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vip_port_is_listen_port_minus_two() {
+        assert_eq!(vip_addr("127.0.0.1:10911"), "127.0.0.1:10909");
+        assert_eq!(vip_addr("weird"), "weird");
+    }
+}

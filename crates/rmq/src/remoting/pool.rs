@@ -1,0 +1,180 @@
+//! Connections keyed by address, connected on first use.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tokio::time::Instant;
+
+use super::connection::{Connection, ConnectionConfig};
+use super::handler::ServerRequestHandler;
+use crate::error::{Error, Result};
+use crate::protocol::RemotingCommand;
+
+type ConnectFuture = Shared<BoxFuture<'static, Result<Connection>>>;
+
+enum Slot {
+    /// A dial in progress, shared by every caller that wants this address meanwhile.
+    Connecting(ConnectFuture),
+    Ready(Connection),
+}
+
+/// One connection per address, shared by all users of a client instance.
+///
+/// Concurrent first requests to an address share one dial (single-flight); a closed connection
+/// is replaced on the next request. A failed request is never replayed: callers decide.
+pub struct ConnectionPool {
+    config: ConnectionConfig,
+    handler: Arc<dyn ServerRequestHandler>,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl fmt::Debug for ConnectionPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionPool")
+            .field("config", &self.config)
+            .field("addresses", &self.addresses())
+            .finish()
+    }
+}
+
+impl ConnectionPool {
+    /// An empty pool whose connections deliver server requests to `handler`.
+    pub fn new(config: ConnectionConfig, handler: Arc<dyn ServerRequestHandler>) -> Self {
+        Self {
+            config,
+            handler,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connection settings.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// The open connection to `addr`, connecting if needed.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] or [`Error::ConnectTimeout`].
+    pub async fn get(&self, addr: &str) -> Result<Connection> {
+        let dial = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            match slots.get(addr) {
+                Some(Slot::Ready(conn)) if !conn.is_closed() => return Ok(conn.clone()),
+                Some(Slot::Connecting(dial)) => dial.clone(),
+                _ => {
+                    let config = self.config.clone();
+                    let handler = Arc::clone(&self.handler);
+                    let target = addr.to_string();
+                    let dial = async move { Connection::connect(&target, &config, handler).await }
+                        .boxed()
+                        .shared();
+                    slots.insert(addr.to_string(), Slot::Connecting(dial.clone()));
+                    dial
+                }
+            }
+        };
+        let result = dial.clone().await;
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the caller that still sees this dial in the slot settles it.
+        if let Some(Slot::Connecting(current)) = slots.get(addr) {
+            if current.ptr_eq(&dial) {
+                match &result {
+                    Ok(conn) => {
+                        slots.insert(addr.to_string(), Slot::Ready(conn.clone()));
+                    }
+                    Err(_) => {
+                        slots.remove(addr);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// Sends a request to `addr`; time spent connecting counts against `timeout`.
+    ///
+    /// # Errors
+    /// As [`ConnectionPool::get`] and [`Connection::request`].
+    pub async fn request(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        let deadline = Instant::now() + timeout;
+        let code = cmd.request_code();
+        let conn = tokio::time::timeout_at(deadline, self.get(addr))
+            .await
+            .map_err(|_| Error::Timeout {
+                addr: addr.to_string(),
+                code,
+                timeout,
+            })??;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        conn.request(cmd, remaining).await
+    }
+
+    /// Sends a oneway request to `addr`.
+    ///
+    /// # Errors
+    /// As [`ConnectionPool::get`] and [`Connection::oneway`].
+    pub async fn oneway(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let code = cmd.request_code();
+        let conn = tokio::time::timeout_at(deadline, self.get(addr))
+            .await
+            .map_err(|_| Error::Timeout {
+                addr: addr.to_string(),
+                code,
+                timeout,
+            })??;
+        conn.oneway(cmd, deadline.saturating_duration_since(Instant::now()))
+            .await
+    }
+
+    /// Addresses with an open connection.
+    pub fn addresses(&self) -> Vec<String> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut addrs: Vec<String> = slots
+            .iter()
+            .filter_map(|(addr, slot)| match slot {
+                Slot::Ready(conn) if !conn.is_closed() => Some(addr.clone()),
+                _ => None,
+            })
+            .collect();
+        addrs.sort();
+        addrs
+    }
+
+    /// Closes and forgets the connection to `addr`, if any.
+    pub async fn close(&self, addr: &str) {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(addr);
+        if let Some(Slot::Ready(conn)) = slot {
+            conn.close().await;
+        }
+    }
+
+    /// Closes every connection and waits for their tasks to end.
+    pub async fn close_all(&self) {
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, slot)| slot)
+            .collect();
+        for slot in slots {
+            if let Slot::Ready(conn) = slot {
+                conn.close().await;
+            }
+        }
+    }
+}
