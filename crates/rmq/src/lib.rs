@@ -1,4 +1,4 @@
-//! `rmq`: a native async client for Apache RocketMQ's remoting protocol.
+#![doc = include_str!("../../../README.md")]
 #![deny(missing_docs)]
 
 pub mod client;

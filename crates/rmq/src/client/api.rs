@@ -225,6 +225,17 @@ impl ClientApi {
             accept_standard_json_only: Some(true),
         };
         let cmd = self.command(RequestCode::GET_ROUTEINFO_BY_TOPIC, Some(&header));
+        self.name_server_body(cmd, "route", TopicRouteData::from_json)
+            .await
+    }
+
+    /// Sends `cmd` to a name server and parses the body of a `SUCCESS` answer.
+    async fn name_server_body<T>(
+        &self,
+        cmd: RemotingCommand,
+        what: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T> {
         let resp = self.invoke_name_server(cmd).await?;
         let addr = self
             .name_servers()
@@ -232,8 +243,7 @@ impl ClientApi {
             .cloned()
             .unwrap_or_default();
         let resp = expect_success(&addr, resp)?;
-        TopicRouteData::from_json(&resp.body)
-            .map_err(|e| Error::invalid_response(&addr, format!("route body: {e}")))
+        parse(&resp.body).map_err(|e| Error::invalid_response(&addr, format!("{what} body: {e}")))
     }
 
     /// Brokers and clusters (`GET_BROKER_CLUSTER_INFO`).
@@ -242,15 +252,8 @@ impl ClientApi {
     /// Transport errors, or an error response.
     pub async fn cluster_info(&self) -> Result<ClusterInfo> {
         let cmd = self.command(RequestCode::GET_BROKER_CLUSTER_INFO, None);
-        let resp = self.invoke_name_server(cmd).await?;
-        let addr = self
-            .name_servers()
-            .get(self.chosen.load(Ordering::Relaxed))
-            .cloned()
-            .unwrap_or_default();
-        let resp = expect_success(&addr, resp)?;
-        ClusterInfo::from_json(&resp.body)
-            .map_err(|e| Error::invalid_response(&addr, format!("cluster body: {e}")))
+        self.name_server_body(cmd, "cluster", ClusterInfo::from_json)
+            .await
     }
 
     /// Sends a heartbeat to the broker at `addr`; returns the broker's version.

@@ -106,16 +106,9 @@ impl ConnectionPool {
         timeout: Duration,
     ) -> Result<RemotingCommand> {
         let deadline = Instant::now() + timeout;
-        let code = cmd.request_code();
-        let conn = tokio::time::timeout_at(deadline, self.get(addr))
+        let conn = self.get_before(addr, &cmd, deadline, timeout).await?;
+        conn.request(cmd, deadline.saturating_duration_since(Instant::now()))
             .await
-            .map_err(|_| Error::Timeout {
-                addr: addr.to_string(),
-                code,
-                timeout,
-            })??;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        conn.request(cmd, remaining).await
     }
 
     /// Sends a oneway request to `addr`.
@@ -124,16 +117,26 @@ impl ConnectionPool {
     /// As [`ConnectionPool::get`] and [`Connection::oneway`].
     pub async fn oneway(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let code = cmd.request_code();
-        let conn = tokio::time::timeout_at(deadline, self.get(addr))
+        let conn = self.get_before(addr, &cmd, deadline, timeout).await?;
+        conn.oneway(cmd, deadline.saturating_duration_since(Instant::now()))
+            .await
+    }
+
+    /// The connection to `addr`, or a timeout error for `cmd` when connecting passes `deadline`.
+    async fn get_before(
+        &self,
+        addr: &str,
+        cmd: &RemotingCommand,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Connection> {
+        tokio::time::timeout_at(deadline, self.get(addr))
             .await
             .map_err(|_| Error::Timeout {
                 addr: addr.to_string(),
-                code,
+                code: cmd.request_code(),
                 timeout,
-            })??;
-        conn.oneway(cmd, deadline.saturating_duration_since(Instant::now()))
-            .await
+            })?
     }
 
     /// Addresses with an open connection.
