@@ -45,6 +45,18 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Start a producer, show its client id and what every broker reports about it, then
+    /// shut it down and show that the brokers forgot it.
+    Producer {
+        /// Producer group.
+        #[arg(long, default_value = "rmq_cli_producer")]
+        group: String,
+        /// Instance name (default: PID#nanotime, as the Java client).
+        #[arg(long)]
+        instance_name: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 fn api(common: &Common) -> Result<ClientApi> {
@@ -108,6 +120,115 @@ fn print_cluster(info: &ClusterInfo) {
     }
 }
 
+fn name_servers(common: &Common) -> Result<String> {
+    match common.namesrv.as_deref() {
+        Some(list) if !list.trim().is_empty() => Ok(list.to_string()),
+        _ => bail!("no name server address: pass --namesrv 127.0.0.1:9876 or set NAMESRV_ADDR"),
+    }
+}
+
+/// What each master broker reports for `group`: (broker, address, client ids).
+async fn producer_connections(
+    producer: &rmq::Producer,
+) -> Vec<(
+    String,
+    String,
+    Result<Vec<rmq::protocol::ClientConnection>, rmq::Error>,
+)> {
+    let instance = producer.instance();
+    let mut brokers: Vec<(String, String)> = instance
+        .brokers()
+        .into_iter()
+        .filter_map(|(name, ids)| ids.get(&0).map(|a| (name, a.clone())))
+        .collect();
+    brokers.sort();
+    let mut out = Vec::new();
+    for (name, addr) in brokers {
+        let conns = instance
+            .api()
+            .producer_connections(&addr, producer.group())
+            .await
+            .map(|c| c.connection_set);
+        out.push((name, addr, conns));
+    }
+    out
+}
+
+async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common) -> Result<()> {
+    let mut builder = rmq::Producer::builder(group)
+        .name_server(&name_servers(common)?)
+        .api_timeout(Duration::from_millis(common.timeout_ms));
+    if let Some(name) = instance_name {
+        builder = builder.instance_name(name);
+    }
+    let producer = builder.start().await.context("start producer")?;
+    let before = producer_connections(&producer).await;
+    // A second instance for the after-shutdown check: the producer's own closes with it.
+    let api = ClientApi::standalone(
+        parse_name_servers(&name_servers(common)?)?,
+        Duration::from_millis(common.timeout_ms),
+    );
+    producer.shutdown().await;
+    let mut after = Vec::new();
+    for (name, addr, _) in &before {
+        let n = api
+            .producer_connections(addr, producer.group())
+            .await
+            .map(|c| c.connection_set.len())
+            .unwrap_or(0);
+        after.push((name.clone(), n));
+    }
+    api.close().await;
+    if common.json {
+        let doc = serde_json::json!({
+            "group": producer.group(),
+            "client_id": producer.client_id(),
+            "brokers": before.iter().map(|(name, addr, conns)| serde_json::json!({
+                "broker": name,
+                "addr": addr,
+                "connections": conns.as_ref().map(|c| serde_json::to_value(c).unwrap_or_default()).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
+            })).collect::<Vec<_>>(),
+            "after_shutdown": after.iter().map(|(name, n)| serde_json::json!({"broker": name, "connections": n})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!(
+        "producer started: group={} client_id={}",
+        producer.group(),
+        producer.client_id()
+    );
+    for (name, addr, conns) in &before {
+        match conns {
+            Ok(conns) => {
+                for c in conns {
+                    let mark = if c.client_id == producer.client_id() {
+                        "  <- this producer"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "  {name} ({addr}) lists client_id={} from {} language={} version={}{mark}",
+                        c.client_id,
+                        c.client_addr,
+                        c.language.as_deref().unwrap_or("?"),
+                        c.version
+                    );
+                }
+            }
+            Err(e) => println!("  {name} ({addr}): {e}"),
+        }
+    }
+    println!("producer shut down");
+    for (name, n) in &after {
+        println!(
+            "  {name} now lists {n} connection(s) for group {}",
+            producer.group()
+        );
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Route { topic, common } => {
@@ -124,6 +245,11 @@ async fn run(cli: Cli) -> Result<()> {
                 print_route(&topic, &route);
             }
         }
+        Command::Producer {
+            group,
+            instance_name,
+            common,
+        } => run_producer(&group, instance_name.as_deref(), &common).await?,
         Command::Cluster { common } => {
             let api = api(&common)?;
             let info = api.cluster_info().await.context("cluster info");

@@ -329,11 +329,13 @@ impl ProducerBuilder {
         check_producer_group(&self.group)?;
         let namespace = self.settings.namespace.clone().filter(|n| !n.is_empty());
         let group = wrap_namespace(namespace.as_deref(), &self.group);
+        debug!(step = "namespace", group = %group, "group with namespace applied");
         let len = group.encode_utf16().count();
         if len > GROUP_MAX_LEN {
             return Err(ValidationError::GroupTooLong { len }.into());
         }
         let s = self.settings;
+        debug!(step = "validate", group = %group, "group and settings valid");
         // (c)
         let instance_name = if s.instance_name == "DEFAULT" {
             let nanos = SystemTime::now()
@@ -344,6 +346,7 @@ impl ProducerBuilder {
         } else {
             s.instance_name.clone()
         };
+        debug!(step = "instance_name", instance_name = %instance_name, "instance name resolved");
         // (d)
         let config = InstanceConfig {
             name_servers: s.name_servers.clone(),
@@ -375,13 +378,23 @@ impl ProducerBuilder {
         instance.register_producer(&group, Arc::new(Registration(Arc::downgrade(&inner))))?;
         // (g)
         instance.add_publish_topic(AUTO_CREATE_TOPIC);
+        debug!(
+            step = "default_publish_info",
+            topic = AUTO_CREATE_TOPIC,
+            "default topic publish info added"
+        );
         // (h)
         instance.start().await;
         if let Err(e) = instance.update_topic_route(AUTO_CREATE_TOPIC).await {
             warn!(group = %group, error = %e, "TBW102 route not available at start; the scheduled refresh will retry");
         }
         // (i) the state is running from here; (j)
+        debug!(step = "running", group = %group, "producer running");
         let brokers = instance.heartbeat_all().await;
+        debug!(
+            step = "heartbeat",
+            brokers, "heartbeat sent to every known broker"
+        );
         info!(group = %group, client_id = %instance.client_id(), brokers, "producer started");
         Ok(Producer { inner })
     }

@@ -4,3 +4,4 @@
 pub mod broker;
 pub mod canonical;
 pub mod fake;
+pub mod fake_cluster;
