@@ -40,6 +40,8 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Send messages and print one result per message.
+    Send(Box<SendArgs>),
     /// Show the brokers and clusters known to the name server.
     Cluster {
         #[command(flatten)]
@@ -118,6 +120,226 @@ fn print_cluster(info: &ClusterInfo) {
             }
         }
     }
+}
+
+#[derive(Args, Debug)]
+struct SendArgs {
+    /// Topic.
+    #[arg(long)]
+    topic: String,
+    /// Producer group.
+    #[arg(long, default_value = "rmq_cli_producer")]
+    group: String,
+    /// Tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Key (repeatable; `{i}` is replaced by the message number).
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// User property `name=value` (repeatable).
+    #[arg(long = "property", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+    /// Body text.
+    #[arg(long, conflicts_with_all = ["body_file", "size"])]
+    body: Option<String>,
+    /// Body from a file.
+    #[arg(long, conflicts_with = "size")]
+    body_file: Option<std::path::PathBuf>,
+    /// Generated body of this many bytes.
+    #[arg(long)]
+    size: Option<usize>,
+    /// Number of messages.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// sync (wait for the broker) or oneway.
+    #[arg(long, default_value = "sync", value_parser = ["sync", "oneway"])]
+    mode: String,
+    /// Send in batches of this many messages.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Send to this queue id (on the first broker that has it).
+    #[arg(long)]
+    queue: Option<i32>,
+    /// Delay level (1 = 1 s … 18 = 2 h).
+    #[arg(long)]
+    delay_level: Option<u32>,
+    /// Compression for bodies over 4 KiB (lz4 and zstd need 5.x consumers).
+    #[arg(long, value_parser = ["zlib", "lz4", "zstd"])]
+    compress: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
+}
+
+fn body_of(args: &SendArgs) -> Result<Vec<u8>> {
+    if let Some(text) = &args.body {
+        return Ok(text.clone().into_bytes());
+    }
+    if let Some(path) = &args.body_file {
+        return std::fs::read(path).with_context(|| format!("read {}", path.display()));
+    }
+    if let Some(n) = args.size {
+        return Ok((0..n).map(|i| b'a' + (i % 26) as u8).collect());
+    }
+    bail!("give the body with --body, --body-file or --size")
+}
+
+fn result_json(r: &rmq::SendResult) -> serde_json::Value {
+    serde_json::json!({
+        "status": r.status,
+        "msg_id": r.msg_id,
+        "offset_msg_id": r.offset_msg_id,
+        "topic": r.queue.topic,
+        "broker": r.queue.broker_name,
+        "queue_id": r.queue.queue_id,
+        "queue_offset": r.queue_offset,
+    })
+}
+
+fn print_results(json: bool, results: &[rmq::SendResult]) {
+    for r in results {
+        if json {
+            println!("{}", result_json(r));
+        } else {
+            println!(
+                "{:?} msg_id={} offset_msg_id={} {}/{}/{} offset={}",
+                r.status,
+                r.msg_id,
+                r.offset_msg_id,
+                r.queue.topic,
+                r.queue.broker_name,
+                r.queue.queue_id,
+                r.queue_offset
+            );
+        }
+    }
+}
+
+fn print_error(json: bool, e: &rmq::Error) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"status": "ERROR", "error": e.to_string()})
+        );
+    } else {
+        println!("ERROR {e}");
+    }
+}
+
+/// One result per message of a batch, from the comma-separated ids.
+fn split_batch(r: rmq::SendResult) -> Vec<rmq::SendResult> {
+    let offsets: Vec<String> = r.offset_msg_id.split(',').map(str::to_string).collect();
+    r.msg_id
+        .split(',')
+        .enumerate()
+        .map(|(j, id)| rmq::SendResult {
+            msg_id: id.to_string(),
+            offset_msg_id: offsets.get(j).cloned().unwrap_or_default(),
+            queue_offset: r.queue_offset + j as i64,
+            ..r.clone()
+        })
+        .collect()
+}
+
+async fn run_send(args: SendArgs) -> Result<()> {
+    use rmq::protocol::CompressionType;
+    let body = body_of(&args)?;
+    let compression = match args.compress.as_deref() {
+        Some("lz4") => CompressionType::Lz4,
+        Some("zstd") => CompressionType::Zstd,
+        _ => CompressionType::Zlib,
+    };
+    let producer = rmq::Producer::builder(&args.group)
+        .name_server(&name_servers(&args.common)?)
+        .send_timeout(Duration::from_millis(args.common.timeout_ms))
+        .compression(Some((compression, compression.default_level())))
+        .start()
+        .await
+        .context("start producer")?;
+    let make = |i: usize| {
+        let mut m = rmq::Message::new(&args.topic, body.clone());
+        if let Some(t) = &args.tag {
+            m = m.with_tags(t);
+        }
+        for k in &args.keys {
+            m = m.with_key(k.replace("{i}", &i.to_string()));
+        }
+        for (k, v) in &args.properties {
+            m = m.with_property(k, v);
+        }
+        if let Some(level) = args.delay_level {
+            m = m.with_delay_level(level);
+        }
+        m
+    };
+    let queue = match args.queue {
+        Some(id) => {
+            let queues = producer
+                .queues(&args.topic)
+                .await
+                .context("queues of the topic")?;
+            Some(
+                queues
+                    .into_iter()
+                    .find(|q| q.queue_id == id)
+                    .with_context(|| format!("no queue {id} for {}", args.topic))?,
+            )
+        }
+        None => None,
+    };
+    let json = args.common.json;
+    let mut failures = 0usize;
+    let mut i = 0;
+    while i < args.count {
+        let outcome = if let Some(size) = args.batch {
+            let n = size.max(1).min(args.count - i);
+            let msgs: Vec<_> = (i..i + n).map(make).collect();
+            i += n;
+            producer.send_batch(msgs).await.map(split_batch)
+        } else {
+            let msg = make(i);
+            i += 1;
+            if args.mode == "oneway" {
+                match producer.send_oneway(msg).await {
+                    Ok(()) => {
+                        if json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"status": "SENT_ONEWAY", "topic": args.topic})
+                            );
+                        } else {
+                            println!("SENT_ONEWAY topic={}", args.topic);
+                        }
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                match &queue {
+                    Some(q) => producer.send_to_queue(msg, q).await,
+                    None => producer.send(msg).await,
+                }
+                .map(|r| vec![r])
+            }
+        };
+        match outcome {
+            Ok(results) => print_results(json, &results),
+            Err(e) => {
+                failures += 1;
+                print_error(json, &e);
+            }
+        }
+    }
+    producer.shutdown().await;
+    if failures > 0 {
+        bail!("{failures} send(s) failed");
+    }
+    Ok(())
 }
 
 fn name_servers(common: &Common) -> Result<String> {
@@ -245,6 +467,7 @@ async fn run(cli: Cli) -> Result<()> {
                 print_route(&topic, &route);
             }
         }
+        Command::Send(args) => run_send(*args).await?,
         Command::Producer {
             group,
             instance_name,

@@ -129,6 +129,14 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
+    /// A send waited until its deadline for room among the sends in flight.
+    #[error("too many sends in flight (limits: {max_messages} messages, {max_bytes} bytes) until the deadline")]
+    BackPressure {
+        /// Message limit.
+        max_messages: usize,
+        /// Byte limit.
+        max_bytes: usize,
+    },
     /// The client was shut down.
     #[error("client is shut down")]
     Shutdown,
@@ -152,9 +160,14 @@ impl Error {
         }
     }
 
-    /// Whether this is a timeout (connect or response).
+    /// Whether this is a timeout (connect or response), also as the last error of
+    /// exhausted retries.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Timeout { .. } | Self::ConnectTimeout { .. })
+        match self {
+            Self::Timeout { .. } | Self::ConnectTimeout { .. } => true,
+            Self::RetriesExhausted { last, .. } => last.is_timeout(),
+            _ => false,
+        }
     }
 
     /// The server's response code, for [`Error::Server`].

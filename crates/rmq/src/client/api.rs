@@ -8,10 +8,11 @@ use tracing::{debug, info};
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ClusterInfo, CommandHeader, CreateTopicRequestHeader, GetProducerConnectionListRequestHeader,
-    GetRouteInfoRequestHeader, HeartbeatData, LanguageCode, ProducerConnection, RemotingCommand,
-    RequestCode, ResponseCode, SerializeType, TopicRouteData, UnregisterClientRequestHeader,
-    VERSION_4_9_3,
+    decode_stored_messages, ClusterInfo, CommandHeader, CreateTopicRequestHeader,
+    GetProducerConnectionListRequestHeader, GetRouteInfoRequestHeader, HeartbeatData, LanguageCode,
+    ProducerConnection, QueueOffsetRequestHeader, QueueOffsetResponseHeader, RemotingCommand,
+    RequestCode, ResponseCode, SerializeType, StoredMessage, TopicRouteData,
+    UnregisterClientRequestHeader, ViewMessageRequestHeader, VERSION_4_9_3,
 };
 use crate::remoting::{
     ConnectionConfig, ConnectionPool, ServerRequestHandler, UnsupportedRequests,
@@ -312,6 +313,48 @@ impl ClientApi {
     pub async fn create_topic(&self, addr: &str, header: &CreateTopicRequestHeader) -> Result<()> {
         let cmd = self.command(RequestCode::UPDATE_AND_CREATE_TOPIC, Some(header));
         expect_success(addr, self.invoke(addr, cmd).await?).map(drop)
+    }
+
+    /// Reads one stored message by its commit-log offset from the broker at `addr`
+    /// (`VIEW_MESSAGE_BY_ID`; decode an offset message id for both).
+    ///
+    /// # Errors
+    /// Transport errors, an error response, or a body that does not decode.
+    pub async fn view_message(
+        &self,
+        addr: &str,
+        offset: i64,
+        topic: Option<&str>,
+    ) -> Result<StoredMessage> {
+        let header = ViewMessageRequestHeader {
+            offset,
+            topic: topic.map(str::to_string),
+        };
+        let cmd = self.command(RequestCode::VIEW_MESSAGE_BY_ID, Some(&header));
+        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        let mut msgs = decode_stored_messages(resp.body)
+            .map_err(|e| Error::invalid_response(addr, format!("stored message: {e}")))?;
+        if msgs.is_empty() {
+            return Err(Error::invalid_response(addr, "no message in the body"));
+        }
+        Ok(msgs.swap_remove(0))
+    }
+
+    /// The max offset (next offset to be written) of a queue on the broker at `addr`.
+    ///
+    /// # Errors
+    /// Transport errors or an error response.
+    pub async fn max_offset(&self, addr: &str, topic: &str, queue_id: i32) -> Result<i64> {
+        let header = QueueOffsetRequestHeader {
+            topic: topic.to_string(),
+            queue_id,
+        };
+        let cmd = self.command(RequestCode::GET_MAX_OFFSET, Some(&header));
+        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        let h: QueueOffsetResponseHeader = resp
+            .decode_header()
+            .map_err(|e| Error::invalid_response(addr, e))?;
+        Ok(h.offset)
     }
 
     /// Closes every connection.

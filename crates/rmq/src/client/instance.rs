@@ -399,6 +399,25 @@ impl ClientInstance {
     /// Transport errors talking to the name server.
     pub async fn update_topic_route(&self, topic: &str) -> Result<bool> {
         let _serial = self.route_update.lock().await;
+        self.update_topic_route_locked(topic).await
+    }
+
+    /// Publish info of `topic`, looking its route up if there is none yet. Concurrent callers
+    /// share one lookup: the others find the result when they get the lock.
+    ///
+    /// # Errors
+    /// Transport errors talking to the name server.
+    pub async fn ensure_publish_info(&self, topic: &str) -> Result<Option<Arc<TopicPublishInfo>>> {
+        self.add_publish_topic(topic);
+        let _serial = self.route_update.lock().await;
+        if let Some(info) = self.publish_info(topic).filter(|i| i.ok()) {
+            return Ok(Some(info));
+        }
+        self.update_topic_route_locked(topic).await?;
+        Ok(self.publish_info(topic).filter(|i| i.ok()))
+    }
+
+    async fn update_topic_route_locked(&self, topic: &str) -> Result<bool> {
         let route = match self.api.topic_route(topic).await {
             Ok(route) => route,
             Err(e) if e.response_code() == Some(ResponseCode::TOPIC_NOT_EXIST) => {
@@ -596,8 +615,10 @@ async fn scheduled(
     config: InstanceConfig,
 ) {
     let now = Instant::now();
+    // Java polls 10 ms after start; start() here has just fetched the routes it needs, so the
+    // first refresh waits a full interval.
     let mut routes = tokio::time::interval_at(
-        now + Duration::from_millis(10),
+        now + config.poll_name_server_interval,
         config.poll_name_server_interval,
     );
     let mut heartbeat = tokio::time::interval_at(

@@ -75,6 +75,11 @@ impl TopicPublishInfo {
         }
     }
 
+    /// The next round-robin start index (for selection strategies outside this type).
+    pub fn next_index(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Whether there is at least one queue to send to.
     pub fn ok(&self) -> bool {
         !self.queues.is_empty()

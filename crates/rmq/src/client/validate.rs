@@ -91,6 +91,96 @@ pub enum ValidationError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The topic is empty or only white space.
+    #[error("the topic is blank")]
+    TopicBlank,
+    /// The topic is longer than [`TOPIC_MAX_LEN`].
+    #[error("the topic is {len} characters long; the limit is 127")]
+    TopicTooLong {
+        /// Its length in characters.
+        len: usize,
+    },
+    /// The topic has a character outside `%|a-zA-Z0-9_-`.
+    #[error("the topic {topic:?} contains {ch:?}; only %|a-zA-Z0-9_- are allowed")]
+    TopicIllegalChar {
+        /// The topic.
+        topic: String,
+        /// The first illegal character.
+        ch: char,
+    },
+    /// Messages may not be sent to this system topic.
+    #[error("sending to the system topic {0:?} is not allowed")]
+    TopicNotAllowed(String),
+    /// The message body is empty.
+    #[error("the message body is empty")]
+    BodyEmpty,
+    /// The message body is larger than the producer's `max_message_size`.
+    #[error("the message body is {len} bytes; the limit is {max}")]
+    BodyTooLarge {
+        /// Body size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A user property uses a name RocketMQ reserves.
+    #[error("the property name {0:?} is reserved by RocketMQ")]
+    PropertyReserved(String),
+    /// A property name or value is blank, or a tag, key, name or value contains the
+    /// property separators `\u{1}`/`\u{2}` (they would corrupt every property after it).
+    #[error("{what} {value:?} is blank or contains a reserved separator character")]
+    IllegalPropertyText {
+        /// `property name`, `property value`, `tag` or `key`.
+        what: &'static str,
+        /// The text.
+        value: String,
+    },
+    /// The delay level is outside 1..=`max` (the broker's `messageDelayLevel` count, 18).
+    #[error("delay level {level} is outside 1..={max}")]
+    DelayLevelOutOfRange {
+        /// The level.
+        level: u32,
+        /// The highest level of a default broker.
+        max: u32,
+    },
+    /// A delay level and a delivery time were both set.
+    #[error("a message cannot have both a delay level and a delivery time")]
+    DelayAndDeliveryTime,
+    /// A batch is empty.
+    #[error("the batch is empty")]
+    BatchEmpty,
+    /// A batch mixes topics.
+    #[error("a batch must have one topic: {first:?} and {other:?} are mixed")]
+    BatchMixedTopics {
+        /// The first message's topic.
+        first: String,
+        /// A different topic in the batch.
+        other: String,
+    },
+    /// A batch message asks for a delay (Java rejects these too).
+    #[error("batch messages cannot be delayed")]
+    BatchDelayed,
+    /// A batch targets a retry topic.
+    #[error("batches cannot be sent to retry topics")]
+    BatchRetryTopic,
+    /// A batch mixes `wait_store_msg_ok` settings.
+    #[error("batch messages must agree on wait_store_msg_ok")]
+    BatchWaitMismatch,
+    /// The encoded batch is larger than `max_message_size`.
+    #[error("the encoded batch is {len} bytes; the limit is {max}")]
+    BatchTooLarge {
+        /// Encoded size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The queue given belongs to another topic.
+    #[error("the queue belongs to topic {queue_topic:?}, the message to {message_topic:?}")]
+    QueueTopicMismatch {
+        /// The queue's topic.
+        queue_topic: String,
+        /// The message's topic.
+        message_topic: String,
+    },
     /// A duration or size setting is out of range.
     #[error("{field} must be {expected}, got {got}")]
     OutOfRange {
@@ -127,6 +217,54 @@ pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
     }
     if RESERVED_GROUPS.contains(&group) || group.starts_with(SYSTEM_GROUP_PREFIX) {
         return Err(ValidationError::GroupReserved(group.to_string()));
+    }
+    Ok(())
+}
+
+/// Topics to which clients may not send (`TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`, 5.3.3).
+pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
+    "SCHEDULE_TOPIC_XXXX",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+
+/// Checks a topic to send to (Java `Validators.checkTopic` and `isNotAllowedSendTopic`).
+///
+/// # Errors
+/// The first rule broken.
+pub fn check_send_topic(topic: &str) -> Result<(), ValidationError> {
+    if topic.trim().is_empty() {
+        return Err(ValidationError::TopicBlank);
+    }
+    let len = topic.encode_utf16().count();
+    if len > TOPIC_MAX_LEN {
+        return Err(ValidationError::TopicTooLong { len });
+    }
+    if let Some(ch) = topic.chars().find(|c| !is_legal_char(*c)) {
+        return Err(ValidationError::TopicIllegalChar {
+            topic: topic.to_string(),
+            ch,
+        });
+    }
+    if NOT_ALLOWED_SEND_TOPICS.contains(&topic) {
+        return Err(ValidationError::TopicNotAllowed(topic.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks text that goes into the properties string.
+///
+/// # Errors
+/// [`ValidationError::IllegalPropertyText`].
+pub fn check_property_text(what: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() || value.contains(['\u{1}', '\u{2}']) {
+        return Err(ValidationError::IllegalPropertyText {
+            what,
+            value: value.to_string(),
+        });
     }
     Ok(())
 }

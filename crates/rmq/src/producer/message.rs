@@ -20,6 +20,13 @@ pub struct Message {
     pub flag: i32,
     /// User properties.
     pub properties: Vec<(String, String)>,
+    /// Delay level, 1..=18 on a default broker (property `DELAY`); 0 = none.
+    pub delay_level: u32,
+    /// 5.x brokers only: deliver at this epoch time in ms (property `TIMER_DELIVER_MS`).
+    /// A 4.9.x broker ignores it and delivers at once.
+    pub deliver_time_ms: Option<i64>,
+    /// Whether the broker answers only after storing (property `WAIT`, default true).
+    pub wait_store_msg_ok: bool,
 }
 
 impl Message {
@@ -32,7 +39,34 @@ impl Message {
             keys: Vec::new(),
             flag: 0,
             properties: Vec::new(),
+            delay_level: 0,
+            deliver_time_ms: None,
+            wait_store_msg_ok: true,
         }
+    }
+
+    /// Sets the user flag.
+    pub fn with_flag(mut self, flag: i32) -> Self {
+        self.flag = flag;
+        self
+    }
+
+    /// Sets the delay level (1 = 1 s … 18 = 2 h on a default broker).
+    pub fn with_delay_level(mut self, level: u32) -> Self {
+        self.delay_level = level;
+        self
+    }
+
+    /// 5.x brokers only: deliver at `epoch_ms` (a 4.9.x broker delivers at once).
+    pub fn with_deliver_time_ms(mut self, epoch_ms: i64) -> Self {
+        self.deliver_time_ms = Some(epoch_ms);
+        self
+    }
+
+    /// Whether the broker should answer only after storing (default true).
+    pub fn with_wait_store_msg_ok(mut self, wait: bool) -> Self {
+        self.wait_store_msg_ok = wait;
+        self
     }
 
     /// Sets the tag.

@@ -1,32 +1,39 @@
 //! The producer: [`Producer::builder`] → [`ProducerBuilder::start`] runs the start-up sequence
 //! of the Java `DefaultMQProducer.start()`; [`Producer::shutdown`] reverses it.
 
+mod fault;
 mod message;
+pub use fault::{
+    not_available_duration, select_queue, LatencyFaultTolerance, ISOLATION_LATENCY_MS,
+    LATENCY_MAX_MS, NOT_AVAILABLE_DURATION_MS,
+};
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::sync::{Notify, Semaphore};
 use tracing::{debug, info, warn};
 
+mod send;
+
 pub use message::{Message, SendResult, SendStatus};
+pub use send::{
+    java_string_hash, MessageQueueSelector, SelectByHash, SelectRandom, MAX_DELAY_LEVEL,
+};
 
 use crate::client::validate::{
-    check_client_name, check_namespace, check_producer_group, without_namespace, wrap_namespace,
-    AUTO_CREATE_TOPIC, GROUP_MAX_LEN,
+    check_client_name, check_namespace, check_producer_group, wrap_namespace, AUTO_CREATE_TOPIC,
+    GROUP_MAX_LEN,
 };
 use crate::client::{
-    expect_success, parse_name_servers, AddressServer, ClientInstance, InstanceConfig,
-    MessageQueue, RegisteredProducer, TopicPublishInfo, ValidationError, WireIdentity,
+    parse_name_servers, AddressServer, ClientInstance, InstanceConfig, RegisteredProducer,
+    ValidationError, WireIdentity,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{
-    encode_properties, CheckTransactionStateRequestHeader, LanguageCode, RequestCode, ResponseCode,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, SerializeType, StoredMessage,
-    UniqIdGenerator,
+    CheckTransactionStateRequestHeader, CompressionType, LanguageCode, SerializeType, StoredMessage,
 };
 use crate::remoting::{ConnectionConfig, RpcHook};
 
@@ -80,6 +87,11 @@ struct Settings {
     vip_channel: bool,
     identity: WireIdentity,
     connection: ConnectionConfig,
+    compression: Option<(CompressionType, i32)>,
+    retry_another_broker_when_not_store_ok: bool,
+    fault_tolerance: bool,
+    max_in_flight_messages: usize,
+    max_in_flight_bytes: usize,
 }
 
 /// Builds and starts a [`Producer`]. Created by [`Producer::builder`].
@@ -226,6 +238,37 @@ impl ProducerBuilder {
         self
     }
 
+    /// Body compression above `compress_threshold`: Java 5.x `compressType` and
+    /// `compressLevel` (ZLIB, 5). LZ4 and ZSTD need 5.x consumers; `None` never compresses.
+    pub fn compression(mut self, compression: Option<(CompressionType, i32)>) -> Self {
+        self.settings.compression = compression;
+        self
+    }
+
+    /// When a broker stores a message but answers FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT or
+    /// SLAVE_NOT_AVAILABLE, send again to another broker (Java
+    /// `retryAnotherBrokerWhenNotStoreOK`, false).
+    pub fn retry_another_broker_when_not_store_ok(mut self, on: bool) -> Self {
+        self.settings.retry_another_broker_when_not_store_ok = on;
+        self
+    }
+
+    /// Avoid brokers that were slow or failed, for a time that grows with their latency (Java
+    /// `sendLatencyFaultEnable`; off in Java, on here).
+    pub fn fault_tolerance(mut self, on: bool) -> Self {
+        self.settings.fault_tolerance = on;
+        self
+    }
+
+    /// Bound on sends in flight: a send waits for room within its deadline (Java 5.x
+    /// `backPressureForAsyncSendNum` 10000 / `…Size` 100 MiB, off in Java; here 1024 messages
+    /// and 100 MiB, on).
+    pub fn max_in_flight(mut self, messages: usize, bytes: usize) -> Self {
+        self.settings.max_in_flight_messages = messages;
+        self.settings.max_in_flight_bytes = bytes;
+        self
+    }
+
     /// Send to the broker's VIP port, listen port − 2 (Java `sendMessageWithVIPChannel`, false).
     pub fn vip_channel(mut self, on: bool) -> Self {
         self.settings.vip_channel = on;
@@ -282,6 +325,28 @@ impl ProducerBuilder {
                 got: "0".into(),
             }
             .into());
+        }
+        if s.max_in_flight_messages == 0 || s.max_in_flight_bytes == 0 {
+            return Err(ValidationError::OutOfRange {
+                field: "max in flight",
+                expected: "greater than zero",
+                got: format!(
+                    "{} messages, {} bytes",
+                    s.max_in_flight_messages, s.max_in_flight_bytes
+                ),
+            }
+            .into());
+        }
+        if let Some((kind, level)) = s.compression {
+            let (lo, hi) = kind.level_range();
+            if !(lo..=hi).contains(&level) {
+                return Err(ValidationError::OutOfRange {
+                    field: "compression level",
+                    expected: "within the codec's range",
+                    got: level.to_string(),
+                }
+                .into());
+            }
         }
         if s.default_topic_queue_nums <= 0 {
             return Err(ValidationError::OutOfRange {
@@ -362,6 +427,12 @@ impl ProducerBuilder {
             rpc_hook: self.rpc_hook.clone(),
         };
         info!(group = %group, client_id = %config.client_id(), "starting producer");
+        let s_limits = (
+            s.max_in_flight_messages,
+            s.max_in_flight_bytes
+                .min(Semaphore::MAX_PERMITS)
+                .min(u32::MAX as usize),
+        );
         // (e)
         let instance = ClientInstance::get_or_create(config)?;
         let inner = Arc::new(Inner {
@@ -373,6 +444,9 @@ impl ProducerBuilder {
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             on_check: self.on_check,
+            fault: LatencyFaultTolerance::new(),
+            message_permits: Semaphore::new(s_limits.0),
+            byte_permits: Semaphore::new(s_limits.1),
         });
         // (f)
         instance.register_producer(&group, Arc::new(Registration(Arc::downgrade(&inner))))?;
@@ -413,6 +487,17 @@ struct Inner {
     in_flight: AtomicUsize,
     idle: Notify,
     on_check: Option<CheckCallback>,
+    fault: LatencyFaultTolerance,
+    message_permits: Semaphore,
+    byte_permits: Semaphore,
+}
+
+impl Inner {
+    /// Counts a send in flight until the guard drops.
+    fn track(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
 }
 
 /// The instance's view of a producer; weak, so the instance never keeps a producer alive.
@@ -478,6 +563,11 @@ impl Producer {
                 vip_channel: false,
                 identity: WireIdentity::default(),
                 connection: ConnectionConfig::default(),
+                compression: Some((CompressionType::Zlib, 5)),
+                retry_another_broker_when_not_store_ok: false,
+                fault_tolerance: true,
+                max_in_flight_messages: 1024,
+                max_in_flight_bytes: 100 * 1024 * 1024,
             },
             name_server_error: None,
             rpc_hook: None,
@@ -509,208 +599,20 @@ impl Producer {
         &self.inner.instance
     }
 
+    /// Brokers the latency fault tolerance currently avoids (isolated after failures or
+    /// slow answers), by name.
+    pub fn isolated_brokers(&self) -> Vec<String> {
+        let mut names = self
+            .inner
+            .fault
+            .unavailable_brokers(std::time::Instant::now());
+        names.sort();
+        names
+    }
+
     /// Whether two producers use the same client instance.
     pub fn shares_instance_with(&self, other: &Producer) -> bool {
         Arc::ptr_eq(&self.inner.instance, &other.inner.instance)
-    }
-
-    /// Sends one message and waits for the broker to store it. Up to `1 + retries` attempts
-    /// within one deadline (`send_timeout`), each on another broker when there is one.
-    ///
-    /// # Errors
-    /// [`Error::Shutdown`] after shutdown; [`Error::Validation`] for a bad message;
-    /// [`Error::RetriesExhausted`] when every attempt failed.
-    pub async fn send(&self, msg: Message) -> Result<SendResult> {
-        let inner = &*self.inner;
-        inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        let _in_flight = InFlight(inner);
-        if self.state() != ProducerState::Running {
-            return Err(Error::Shutdown);
-        }
-        if msg.body.is_empty() || msg.body.len() > inner.settings.max_message_size {
-            return Err(Error::Config {
-                field: "message body",
-                reason: format!(
-                    "length {} is outside 1..={}",
-                    msg.body.len(),
-                    inner.settings.max_message_size
-                ),
-            });
-        }
-        let deadline = Instant::now() + inner.settings.send_timeout;
-        let topic = wrap_namespace(inner.namespace.as_deref(), &msg.topic);
-        let info = self.publish_info(&topic, deadline).await?;
-        let uniq_key = UniqIdGenerator::global().next_id();
-        let mut props: Vec<(&str, &str)> = Vec::new();
-        if let Some(tags) = &msg.tags {
-            props.push(("TAGS", tags));
-        }
-        let keys = msg.keys.join(" ");
-        if !keys.is_empty() {
-            props.push(("KEYS", &keys));
-        }
-        props.push(("WAIT", "true"));
-        for (k, v) in &msg.properties {
-            props.push((k, v));
-        }
-        props.push(("UNIQ_KEY", &uniq_key));
-        if let Some(ns) = &inner.namespace {
-            props.push(("INSTANCE_ID", ns));
-        }
-        let properties = encode_properties(props);
-        let attempts = 1 + inner.settings.retries;
-        let mut last_broker: Option<String> = None;
-        let mut last_err = None;
-        for attempt in 1..=attempts {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            let Some(queue) = info.select_queue(last_broker.as_deref()).cloned() else {
-                return Err(Error::NoRoute { topic: msg.topic });
-            };
-            // Leave later attempts some of the time that is left.
-            let left = deadline - now;
-            let remaining_attempts = attempts - attempt + 1;
-            let budget = if remaining_attempts > 1 {
-                left.mul_f64(0.6).max(left / remaining_attempts)
-            } else {
-                left
-            };
-            match self
-                .send_to(&queue, &msg, &properties, &uniq_key, budget)
-                .await
-            {
-                Ok(result) => return Ok(result),
-                Err(e) if e.is_retriable() => {
-                    debug!(topic = %topic, broker = %queue.broker_name, attempt, error = %e, "send attempt failed");
-                    last_broker = Some(queue.broker_name.clone());
-                    last_err = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let last = last_err.unwrap_or(Error::Timeout {
-            addr: String::new(),
-            code: RequestCode::SEND_MESSAGE_V2,
-            timeout: inner.settings.send_timeout,
-        });
-        Err(Error::RetriesExhausted {
-            attempts,
-            last: Box::new(last),
-        })
-    }
-
-    /// Publish info for `topic`: cached, else from the name server, else from the TBW102
-    /// template (auto-create).
-    async fn publish_info(&self, topic: &str, deadline: Instant) -> Result<Arc<TopicPublishInfo>> {
-        let instance = &self.inner.instance;
-        if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
-            return Ok(info);
-        }
-        instance.add_publish_topic(topic);
-        let lookup = tokio::time::timeout_at(deadline, instance.update_topic_route(topic)).await;
-        if let Ok(Err(e)) = &lookup {
-            debug!(topic, error = %e, "route lookup failed");
-        }
-        if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
-            return Ok(info);
-        }
-        // Auto-create: the template's route, queue counts capped, under the user topic's name.
-        let key = &self.inner.settings.create_topic_key;
-        let _ = tokio::time::timeout_at(deadline, instance.update_topic_route(key)).await;
-        let template = instance.routes().get(key.as_str()).cloned();
-        let Some(template) = template else {
-            return Err(Error::NoRoute {
-                topic: topic.to_string(),
-            });
-        };
-        let mut route = (*template).clone();
-        let cap = self.inner.settings.default_topic_queue_nums;
-        for q in &mut route.queue_datas {
-            q.read_queue_nums = q.read_queue_nums.min(cap);
-            q.write_queue_nums = q.write_queue_nums.min(cap);
-        }
-        let info = TopicPublishInfo::from_route(topic, &route);
-        if !info.ok() {
-            return Err(Error::NoRoute {
-                topic: topic.to_string(),
-            });
-        }
-        Ok(Arc::new(info))
-    }
-
-    async fn send_to(
-        &self,
-        queue: &MessageQueue,
-        msg: &Message,
-        properties: &str,
-        uniq_key: &str,
-        timeout: Duration,
-    ) -> Result<SendResult> {
-        let inner = &*self.inner;
-        let instance = &inner.instance;
-        let Some(mut addr) = instance.master_addr(&queue.broker_name) else {
-            return Err(Error::NoRoute {
-                topic: msg.topic.clone(),
-            });
-        };
-        if inner.settings.vip_channel {
-            addr = vip_addr(&addr);
-        }
-        let header = SendMessageRequestHeaderV2 {
-            producer_group: inner.group.clone(),
-            topic: queue.topic.clone(),
-            default_topic: inner.settings.create_topic_key.clone(),
-            default_topic_queue_nums: inner.settings.default_topic_queue_nums,
-            queue_id: queue.queue_id,
-            sys_flag: 0,
-            born_timestamp: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default(),
-            flag: msg.flag,
-            properties: Some(properties.to_string()),
-            reconsume_times: Some(0),
-            unit_mode: Some(false),
-            max_reconsume_times: None,
-            batch: Some(false),
-            broker_name: Some(queue.broker_name.clone()),
-        };
-        let api = instance.api();
-        let cmd = api
-            .command(RequestCode::SEND_MESSAGE_V2, Some(&header))
-            .with_body(msg.body.clone());
-        let resp = api.pool().request(&addr, cmd, timeout).await?;
-        let status = match resp.response_code() {
-            ResponseCode::SUCCESS => SendStatus::SendOk,
-            ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
-            ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
-            ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
-            _ => return Err(expect_success(&addr, resp).err().unwrap_or(Error::Shutdown)),
-        };
-        let h: SendMessageResponseHeader =
-            resp.decode_header().map_err(|e| Error::InvalidResponse {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(SendResult {
-            status,
-            msg_id: uniq_key.to_string(),
-            offset_msg_id: h.msg_id,
-            queue: MessageQueue {
-                topic: without_namespace(inner.namespace.as_deref(), &queue.topic),
-                broker_name: queue.broker_name.clone(),
-                queue_id: h.queue_id,
-            },
-            queue_offset: h.queue_offset,
-            transaction_id: h.transaction_id,
-            region_id: resp
-                .ext_fields
-                .get("MSG_REGION")
-                .unwrap_or("DefaultRegion")
-                .to_string(),
-        })
     }
 
     /// Shuts down: new sends fail with [`Error::Shutdown`]; sends in flight get up to the send

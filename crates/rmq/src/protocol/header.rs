@@ -222,6 +222,24 @@ command_header! {
 }
 
 command_header! {
+    /// `GET_MAX_OFFSET` (30) / `GET_MIN_OFFSET` (31) request.
+    pub struct QueueOffsetRequestHeader {
+        /// Topic.
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+    }
+}
+
+command_header! {
+    /// Response of `GET_MAX_OFFSET` / `GET_MIN_OFFSET`.
+    pub struct QueueOffsetResponseHeader {
+        /// The offset.
+        pub offset: i64 => "offset",
+    }
+}
+
+command_header! {
     /// `CHECK_TRANSACTION_STATE` (39) request from a broker (`CheckTransactionStateRequestHeader`).
     pub struct CheckTransactionStateRequestHeader {
         /// Offset in the transaction state table.

@@ -1,14 +1,20 @@
 //! The remoting wire protocol, without I/O: commands, the frame codec, codes, typed headers and
 //! JSON bodies.
 
+mod batch;
 mod code;
 mod codec;
 mod command;
+mod compress;
 mod header;
 mod heartbeat;
 mod message;
 mod route;
 
+pub use batch::{
+    check_batch_rules, decode_batch, encode_batch, BatchEntry, BatchError, BatchMember,
+    BatchMessage, BATCH_ENTRY_OVERHEAD,
+};
 pub use code::{RequestCode, ResponseCode};
 pub use codec::{
     decode_frame_body, encode_frame, CodecError, RemotingCodec, DEFAULT_MAX_FRAME_LEN,
@@ -17,11 +23,16 @@ pub use command::{
     next_opaque, ExtFields, LanguageCode, RemotingCommand, SerializeType, FLAG_ONEWAY,
     FLAG_RESPONSE, VERSION_4_9_3, VERSION_5_3_3,
 };
+pub use compress::{
+    compress, decompress, sys_flag_for, type_from_sys_flag, CompressError, CompressionType,
+    DEFAULT_COMPRESS_THRESHOLD, DEFAULT_LEVEL,
+};
 pub use header::{
     CheckTransactionStateRequestHeader, CommandHeader, ConsumerGroupRequestHeader,
     CreateTopicRequestHeader, ExtValue, GetProducerConnectionListRequestHeader,
-    GetRouteInfoRequestHeader, HeaderError, SendMessageRequestHeaderV2, SendMessageResponseHeader,
-    UnregisterClientRequestHeader, ViewMessageRequestHeader,
+    GetRouteInfoRequestHeader, HeaderError, QueueOffsetRequestHeader, QueueOffsetResponseHeader,
+    SendMessageRequestHeaderV2, SendMessageResponseHeader, UnregisterClientRequestHeader,
+    ViewMessageRequestHeader,
 };
 pub use heartbeat::{HeartbeatData, ProducerData};
 pub use message::{

@@ -47,6 +47,36 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+/// The broker-b address (`RMQ_BROKER_B`, default `127.0.0.1:10921`).
+pub fn broker_b() -> String {
+    std::env::var("RMQ_BROKER_B").unwrap_or_else(|_| "127.0.0.1:10921".to_string())
+}
+
+/// Creates `topic` on every broker in `addrs` and waits until the route lists them all.
+pub async fn create_topic_on(api: &ClientApi, addrs: &[String], topic: &str, queues: i32) {
+    for addr in addrs {
+        let header = CreateTopicRequestHeader {
+            topic: topic.to_string(),
+            default_topic: "TBW102".to_string(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm: Perm::READ | Perm::WRITE,
+            topic_filter_type: "SINGLE_TAG".to_string(),
+            topic_sys_flag: Some(0),
+            order: false,
+        };
+        api.create_topic(addr, &header).await.expect("create topic");
+    }
+    wait_for(Duration::from_secs(15), || async {
+        api.topic_route(topic)
+            .await
+            .ok()
+            .filter(|r| r.queue_datas.len() == addrs.len())
+    })
+    .await
+    .unwrap_or_else(|| panic!("route of {topic} never listed {addrs:?}"));
+}
+
 /// Creates `topic` on broker-a with `queues` read and write queues and waits until the name
 /// server returns a route for it.
 pub async fn create_topic(api: &ClientApi, topic: &str, queues: i32) {

@@ -1,0 +1,772 @@
+//! Every send path of [`Producer`], on one engine: validate, wait for room (back-pressure),
+//! prepare (unique id, properties, compression), find the route, then up to `1 + retries`
+//! attempts inside one deadline, each on another broker when there is one, steered by the
+//! latency fault tolerance.
+//!
+//! ```text
+//!  send / send_batch / send_oneway / send_to_queue / send_with_selector
+//!      │ validate (typed errors, no network)
+//!      │ permits: messages + bytes in flight, waiting at most until the deadline
+//!      │ prepare: UNIQ_KEY, properties string, compression (single messages only)
+//!      │ publish info: cached │ name server (single-flight) │ TBW102 template (auto-create)
+//!      └ attempts ─ pick queue (fault tolerance, avoid last broker) ─ SEND_MESSAGE_V2/BATCH
+//!                   └ each capped at remaining / attempts left; failures isolate the broker
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::SemaphorePermit;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::{Inner, Message, Producer, ProducerState, SendResult, SendStatus};
+use crate::client::validate::{
+    check_property_text, check_send_topic, without_namespace, wrap_namespace,
+};
+use crate::client::{expect_success, MessageQueue, TopicPublishInfo, ValidationError};
+use crate::error::{Error, Result};
+use crate::protocol::{
+    compress, encode_batch, encode_properties, is_reserved_property, sys_flag_for, BatchEntry,
+    RequestCode, ResponseCode, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    UniqIdGenerator,
+};
+
+/// Highest delay level of a broker with the default `messageDelayLevel` (18 levels).
+pub const MAX_DELAY_LEVEL: u32 = 18;
+
+/// Chooses a queue for [`Producer::send_with_selector`] (Java `MessageQueueSelector`).
+pub trait MessageQueueSelector<A: ?Sized>: Send + Sync {
+    /// Index into `queues` (never empty) for `msg` with the caller's `arg`.
+    fn select(&self, queues: &[MessageQueue], msg: &Message, arg: &A) -> usize;
+}
+
+/// Same argument, same queue: Java's `SelectMessageQueueByHash` (`abs(arg.hashCode() % n)`),
+/// with Java's `String.hashCode` and `Long.hashCode`, so a Rust and a Java producer put the
+/// same order key on the same queue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SelectByHash;
+
+/// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 units, wrapping.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+fn hash_index(hash: i32, n: usize) -> usize {
+    ((hash % n as i32).unsigned_abs()) as usize
+}
+
+impl MessageQueueSelector<str> for SelectByHash {
+    fn select(&self, queues: &[MessageQueue], _msg: &Message, arg: &str) -> usize {
+        hash_index(java_string_hash(arg), queues.len())
+    }
+}
+
+impl MessageQueueSelector<i64> for SelectByHash {
+    fn select(&self, queues: &[MessageQueue], _msg: &Message, arg: &i64) -> usize {
+        // Java Long.hashCode: (int)(value ^ (value >>> 32))
+        let v = *arg as u64;
+        hash_index((v ^ (v >> 32)) as u32 as i32, queues.len())
+    }
+}
+
+impl MessageQueueSelector<i32> for SelectByHash {
+    fn select(&self, queues: &[MessageQueue], _msg: &Message, arg: &i32) -> usize {
+        hash_index(*arg, queues.len())
+    }
+}
+
+/// A random queue (Java `SelectMessageQueueByRandom`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SelectRandom;
+
+impl<A: ?Sized> MessageQueueSelector<A> for SelectRandom {
+    fn select(&self, queues: &[MessageQueue], _msg: &Message, _arg: &A) -> usize {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(now_ms() as u64);
+        (h.finish() % queues.len() as u64) as usize
+    }
+}
+
+/// A message ready for the wire.
+struct Prepared {
+    /// Topic with namespace.
+    topic: String,
+    body: Bytes,
+    sys_flag: i32,
+    flag: i32,
+    properties: String,
+    /// `UNIQ_KEY`s, one per message (several for a batch).
+    uniq_keys: Vec<String>,
+    batch: bool,
+}
+
+/// How an attempt talks to the broker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Sync,
+    Oneway,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Permits for one send: released when the send ends, however it ends.
+struct Permits<'a> {
+    _messages: SemaphorePermit<'a>,
+    _bytes: Option<SemaphorePermit<'a>>,
+}
+
+impl Inner {
+    fn validate_message(&self, msg: &Message) -> Result<(), ValidationError> {
+        check_send_topic(&msg.topic)?;
+        if msg.body.is_empty() {
+            return Err(ValidationError::BodyEmpty);
+        }
+        if msg.body.len() > self.settings.max_message_size {
+            return Err(ValidationError::BodyTooLarge {
+                len: msg.body.len(),
+                max: self.settings.max_message_size,
+            });
+        }
+        if let Some(tags) = &msg.tags {
+            check_property_text("tag", tags)?;
+        }
+        for key in &msg.keys {
+            check_property_text("key", key)?;
+        }
+        for (name, value) in &msg.properties {
+            check_property_text("property name", name)?;
+            check_property_text("property value", value)?;
+            if is_reserved_property(name) {
+                return Err(ValidationError::PropertyReserved(name.clone()));
+            }
+        }
+        if msg.delay_level > MAX_DELAY_LEVEL {
+            return Err(ValidationError::DelayLevelOutOfRange {
+                level: msg.delay_level,
+                max: MAX_DELAY_LEVEL,
+            });
+        }
+        if msg.delay_level > 0 && msg.deliver_time_ms.is_some() {
+            return Err(ValidationError::DelayAndDeliveryTime);
+        }
+        Ok(())
+    }
+
+    /// Waits (until `deadline`) for room for one more message of `bytes` bytes in flight.
+    async fn acquire(&self, bytes: usize, deadline: Instant) -> Result<Permits<'_>> {
+        let overloaded = || Error::BackPressure {
+            max_messages: self.settings.max_in_flight_messages,
+            max_bytes: self.settings.max_in_flight_bytes,
+        };
+        let messages = tokio::time::timeout_at(deadline, self.message_permits.acquire())
+            .await
+            .map_err(|_| overloaded())?
+            .map_err(|_| Error::Shutdown)?;
+        // A message larger than the whole byte budget takes all of it rather than waiting
+        // forever.
+        let want = bytes.min(self.settings.max_in_flight_bytes) as u32;
+        let bytes = if want == 0 {
+            None
+        } else {
+            Some(
+                tokio::time::timeout_at(deadline, self.byte_permits.acquire_many(want))
+                    .await
+                    .map_err(|_| overloaded())?
+                    .map_err(|_| Error::Shutdown)?,
+            )
+        };
+        Ok(Permits {
+            _messages: messages,
+            _bytes: bytes,
+        })
+    }
+
+    /// Properties of one message, with `UNIQ_KEY` and (with a namespace) `INSTANCE_ID`.
+    fn properties_of(&self, msg: &Message, uniq_key: &str) -> String {
+        let mut props: Vec<(&str, &str)> = Vec::with_capacity(8 + msg.properties.len());
+        if let Some(tags) = &msg.tags {
+            props.push(("TAGS", tags));
+        }
+        let keys = msg.keys.join(" ");
+        if !keys.is_empty() {
+            props.push(("KEYS", &keys));
+        }
+        props.push((
+            "WAIT",
+            if msg.wait_store_msg_ok {
+                "true"
+            } else {
+                "false"
+            },
+        ));
+        let delay = msg.delay_level.to_string();
+        if msg.delay_level > 0 {
+            props.push(("DELAY", &delay));
+        }
+        let deliver = msg.deliver_time_ms.map(|t| t.to_string());
+        if let Some(deliver) = &deliver {
+            props.push(("TIMER_DELIVER_MS", deliver));
+        }
+        for (k, v) in &msg.properties {
+            props.push((k, v));
+        }
+        props.push(("UNIQ_KEY", uniq_key));
+        if let Some(ns) = &self.namespace {
+            props.push(("INSTANCE_ID", ns));
+        }
+        encode_properties(props)
+    }
+
+    fn prepare(&self, msg: &Message) -> Result<Prepared> {
+        let uniq_key = UniqIdGenerator::global().next_id();
+        let properties = self.properties_of(msg, &uniq_key);
+        let (body, sys_flag) = match self.settings.compression {
+            // Java compresses bodies of at least the threshold.
+            Some((kind, level)) if msg.body.len() >= self.settings.compress_threshold => {
+                match compress(kind, level, &msg.body) {
+                    Ok(compressed) => (compressed, sys_flag_for(kind)),
+                    Err(e) => {
+                        // Java sends uncompressed when compression fails.
+                        warn!(error = %e, "compression failed, sending uncompressed");
+                        (msg.body.clone(), 0)
+                    }
+                }
+            }
+            _ => (msg.body.clone(), 0),
+        };
+        Ok(Prepared {
+            topic: wrap_namespace(self.namespace.as_deref(), &msg.topic),
+            body,
+            sys_flag,
+            flag: msg.flag,
+            properties,
+            uniq_keys: vec![uniq_key],
+            batch: false,
+        })
+    }
+
+    fn prepare_batch(&self, msgs: &[Message]) -> Result<Prepared> {
+        let first = msgs.first().ok_or(ValidationError::BatchEmpty)?;
+        for m in msgs {
+            self.validate_message(m)?;
+            if m.topic != first.topic {
+                return Err(ValidationError::BatchMixedTopics {
+                    first: first.topic.clone(),
+                    other: m.topic.clone(),
+                }
+                .into());
+            }
+            if m.delay_level > 0 || m.deliver_time_ms.is_some() {
+                return Err(ValidationError::BatchDelayed.into());
+            }
+            if m.wait_store_msg_ok != first.wait_store_msg_ok {
+                return Err(ValidationError::BatchWaitMismatch.into());
+            }
+        }
+        if first.topic.starts_with("%RETRY%") {
+            return Err(ValidationError::BatchRetryTopic.into());
+        }
+        let uniq_keys: Vec<String> = msgs
+            .iter()
+            .map(|_| UniqIdGenerator::global().next_id())
+            .collect();
+        let props: Vec<String> = msgs
+            .iter()
+            .zip(&uniq_keys)
+            .map(|(m, k)| self.properties_of(m, k))
+            .collect();
+        let body = encode_batch(msgs.iter().zip(&props).map(|(m, p)| BatchEntry {
+            flag: m.flag,
+            body: &m.body,
+            properties: p,
+        }))
+        .map_err(|e| Error::Config {
+            field: "batch",
+            reason: e.to_string(),
+        })?;
+        if body.len() > self.settings.max_message_size {
+            return Err(ValidationError::BatchTooLarge {
+                len: body.len(),
+                max: self.settings.max_message_size,
+            }
+            .into());
+        }
+        let wait = if first.wait_store_msg_ok {
+            "true"
+        } else {
+            "false"
+        };
+        Ok(Prepared {
+            topic: wrap_namespace(self.namespace.as_deref(), &first.topic),
+            body,
+            sys_flag: 0,
+            flag: 0,
+            properties: encode_properties([("WAIT", wait)]),
+            uniq_keys,
+            batch: true,
+        })
+    }
+
+    /// Publish info for `topic`: cached, else from the name server (one lookup shared by
+    /// concurrent callers), else from the auto-create template.
+    async fn publish_info(&self, topic: &str, deadline: Instant) -> Result<Arc<TopicPublishInfo>> {
+        let instance = &self.instance;
+        if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
+            return Ok(info);
+        }
+        match tokio::time::timeout_at(deadline, instance.ensure_publish_info(topic)).await {
+            Ok(Ok(Some(info))) => return Ok(info),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => debug!(topic, error = %e, "route lookup failed"),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    addr: String::new(),
+                    code: RequestCode::GET_ROUTEINFO_BY_TOPIC,
+                    timeout: self.settings.send_timeout,
+                })
+            }
+        }
+        // Auto-create: the template's route, queue counts capped, under the user topic's name.
+        let key = &self.settings.create_topic_key;
+        let template = match instance.routes().get(key.as_str()).cloned() {
+            Some(t) => Some(t),
+            None => {
+                let _ = tokio::time::timeout_at(deadline, instance.update_topic_route(key)).await;
+                instance.routes().get(key.as_str()).cloned()
+            }
+        };
+        let Some(template) = template else {
+            return Err(Error::NoRoute {
+                topic: topic.to_string(),
+            });
+        };
+        let mut route = (*template).clone();
+        let cap = self.settings.default_topic_queue_nums;
+        for q in &mut route.queue_datas {
+            q.read_queue_nums = q.read_queue_nums.min(cap);
+            q.write_queue_nums = q.write_queue_nums.min(cap);
+        }
+        let info = TopicPublishInfo::from_route(topic, &route);
+        if !info.ok() {
+            return Err(Error::NoRoute {
+                topic: topic.to_string(),
+            });
+        }
+        Ok(Arc::new(info))
+    }
+
+    /// Picks the queue for the next attempt.
+    fn pick_queue(
+        &self,
+        info: &TopicPublishInfo,
+        last_broker: Option<&str>,
+    ) -> Option<MessageQueue> {
+        if self.settings.fault_tolerance {
+            let start = info.next_index();
+            super::fault::select_queue(
+                &info.queues,
+                start,
+                last_broker,
+                &self.fault,
+                std::time::Instant::now(),
+            )
+            .cloned()
+        } else {
+            info.select_queue(last_broker).cloned()
+        }
+    }
+
+    /// One request to the broker of `queue`.
+    async fn attempt(
+        &self,
+        queue: &MessageQueue,
+        prepared: &Prepared,
+        timeout: Duration,
+        mode: Mode,
+    ) -> Result<Option<SendResult>> {
+        let instance = &self.instance;
+        let Some(mut addr) = instance.master_addr(&queue.broker_name) else {
+            return Err(Error::NoRoute {
+                topic: without_namespace(self.namespace.as_deref(), &queue.topic),
+            });
+        };
+        if self.settings.vip_channel {
+            addr = super::vip_addr(&addr);
+        }
+        let header = SendMessageRequestHeaderV2 {
+            producer_group: self.group.clone(),
+            topic: queue.topic.clone(),
+            default_topic: self.settings.create_topic_key.clone(),
+            default_topic_queue_nums: self.settings.default_topic_queue_nums,
+            queue_id: queue.queue_id,
+            sys_flag: prepared.sys_flag,
+            born_timestamp: now_ms(),
+            flag: prepared.flag,
+            properties: Some(prepared.properties.clone()),
+            reconsume_times: Some(0),
+            unit_mode: Some(false),
+            max_reconsume_times: None,
+            batch: Some(prepared.batch),
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let code = if prepared.batch {
+            RequestCode::SEND_BATCH_MESSAGE
+        } else {
+            RequestCode::SEND_MESSAGE_V2
+        };
+        let api = instance.api();
+        let cmd = api
+            .command(code, Some(&header))
+            .with_body(prepared.body.clone());
+        if mode == Mode::Oneway {
+            api.pool().oneway(&addr, cmd, timeout).await?;
+            return Ok(None);
+        }
+        let resp = api.pool().request(&addr, cmd, timeout).await?;
+        let status = match resp.response_code() {
+            ResponseCode::SUCCESS => SendStatus::SendOk,
+            ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+            ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+            ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+            _ => return Err(expect_success(&addr, resp).err().unwrap_or(Error::Shutdown)),
+        };
+        let h: SendMessageResponseHeader =
+            resp.decode_header().map_err(|e| Error::InvalidResponse {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(SendResult {
+            status,
+            msg_id: prepared.uniq_keys.join(","),
+            offset_msg_id: h.msg_id,
+            queue: MessageQueue {
+                topic: without_namespace(self.namespace.as_deref(), &queue.topic),
+                broker_name: queue.broker_name.clone(),
+                queue_id: h.queue_id,
+            },
+            queue_offset: h.queue_offset,
+            transaction_id: h.transaction_id,
+            region_id: resp
+                .ext_fields
+                .get("MSG_REGION")
+                .unwrap_or("DefaultRegion")
+                .to_string(),
+        }))
+    }
+
+    /// Up to `attempts` attempts inside `deadline`.
+    async fn run_attempts(
+        &self,
+        prepared: &Prepared,
+        fixed_queue: Option<MessageQueue>,
+        deadline: Instant,
+        attempts: u32,
+        mode: Mode,
+    ) -> Result<Option<SendResult>> {
+        let info = match &fixed_queue {
+            Some(_) => None,
+            None => Some(self.publish_info(&prepared.topic, deadline).await?),
+        };
+        let mut last_broker: Option<String> = None;
+        let mut last_err: Option<Error> = None;
+        let mut last_result: Option<SendResult> = None;
+        let mut made = 0;
+        for attempt in 1..=attempts {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let queue = match (&fixed_queue, &info) {
+                (Some(q), _) => q.clone(),
+                (None, Some(info)) => match self.pick_queue(info, last_broker.as_deref()) {
+                    Some(q) => q,
+                    None => break,
+                },
+                (None, None) => break,
+            };
+            // Later attempts still get their share of the time that is left.
+            let left = deadline - now;
+            let budget = left / (attempts - attempt + 1);
+            made += 1;
+            let started = std::time::Instant::now();
+            let outcome = self.attempt(&queue, prepared, budget, mode).await;
+            let elapsed = started.elapsed();
+            match outcome {
+                Ok(result) => {
+                    self.fault.update(
+                        &queue.broker_name,
+                        elapsed,
+                        false,
+                        std::time::Instant::now(),
+                    );
+                    match result {
+                        Some(r)
+                            if r.status != SendStatus::SendOk
+                                && self.settings.retry_another_broker_when_not_store_ok
+                                && attempt < attempts =>
+                        {
+                            debug!(topic = %prepared.topic, broker = %queue.broker_name, status = ?r.status, "not stored OK, trying another broker");
+                            last_broker = Some(queue.broker_name.clone());
+                            last_result = Some(r);
+                        }
+                        other => return Ok(other),
+                    }
+                }
+                Err(e) if e.is_retriable() => {
+                    // As Java 5.x: a broker that answered an error is reachable-but-failing
+                    // only in name; it is isolated and marked unreachable. A transport error
+                    // isolates it too.
+                    let now = std::time::Instant::now();
+                    match e {
+                        Error::Server { .. } => self.fault.update_reachable(
+                            &queue.broker_name,
+                            elapsed,
+                            true,
+                            false,
+                            now,
+                        ),
+                        _ => self.fault.update(&queue.broker_name, elapsed, true, now),
+                    }
+                    debug!(topic = %prepared.topic, broker = %queue.broker_name, attempt, error = %e, "send attempt failed");
+                    last_broker = Some(queue.broker_name.clone());
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(result) = last_result {
+            return Ok(Some(result));
+        }
+        let last = last_err.unwrap_or(Error::Timeout {
+            addr: String::new(),
+            code: RequestCode::SEND_MESSAGE_V2,
+            timeout: self.settings.send_timeout,
+        });
+        if made <= 1 && attempts == 1 {
+            return Err(last);
+        }
+        Err(Error::RetriesExhausted {
+            attempts: made,
+            last: Box::new(last),
+        })
+    }
+}
+
+impl Producer {
+    fn check_running(&self) -> Result<()> {
+        if self.state() == ProducerState::Running {
+            Ok(())
+        } else {
+            Err(Error::Shutdown)
+        }
+    }
+
+    /// Sends one message and waits until the broker stored it.
+    ///
+    /// Up to `1 + retries` attempts inside one deadline (`send_timeout`, route lookups
+    /// included); each attempt gets at most its share of the time left, and the next one goes
+    /// to another broker when there is one. Waits for room when too much is in flight.
+    ///
+    /// Cancel safety: dropping the future may still leave the message stored.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] (before any network), [`Error::Shutdown`],
+    /// [`Error::BackPressure`], [`Error::NoRoute`], [`Error::RetriesExhausted`], or a
+    /// non-retriable broker answer ([`Error::Server`]).
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        let inner = &*self.inner;
+        inner.validate_message(&msg)?;
+        let _in_flight = inner.track();
+        self.check_running()?;
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let _permits = inner.acquire(msg.body.len(), deadline).await?;
+        let prepared = inner.prepare(&msg)?;
+        let attempts = 1 + inner.settings.retries;
+        let result = inner
+            .run_attempts(&prepared, None, deadline, attempts, Mode::Sync)
+            .await?;
+        result.ok_or(Error::Shutdown)
+    }
+
+    /// Sends a batch of messages of one topic in one request (`SEND_BATCH_MESSAGE`), with
+    /// the retries of [`Producer::send`]. Bodies are never compressed in a batch.
+    ///
+    /// The result's `msg_id` and `offset_msg_id` list every message, comma-separated.
+    ///
+    /// # Errors
+    /// As [`Producer::send`], plus the batch rules ([`ValidationError::BatchMixedTopics`] …).
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
+        let inner = &*self.inner;
+        let prepared = inner.prepare_batch(&msgs)?;
+        let _in_flight = inner.track();
+        self.check_running()?;
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let _permits = inner.acquire(prepared.body.len(), deadline).await?;
+        let attempts = 1 + inner.settings.retries;
+        let result = inner
+            .run_attempts(&prepared, None, deadline, attempts, Mode::Sync)
+            .await?;
+        result.ok_or(Error::Shutdown)
+    }
+
+    /// Sends without waiting for the broker (one attempt, no result).
+    ///
+    /// # Errors
+    /// As [`Producer::send`], for what happens before the message is written.
+    pub async fn send_oneway(&self, msg: Message) -> Result<()> {
+        let inner = &*self.inner;
+        inner.validate_message(&msg)?;
+        let _in_flight = inner.track();
+        self.check_running()?;
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let _permits = inner.acquire(msg.body.len(), deadline).await?;
+        let prepared = inner.prepare(&msg)?;
+        inner
+            .run_attempts(&prepared, None, deadline, 1, Mode::Oneway)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends to one given queue (one attempt: the caller chose the queue).
+    ///
+    /// # Errors
+    /// As [`Producer::send`], plus [`ValidationError::QueueTopicMismatch`].
+    pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
+        let inner = &*self.inner;
+        inner.validate_message(&msg)?;
+        if queue.topic != msg.topic {
+            return Err(ValidationError::QueueTopicMismatch {
+                queue_topic: queue.topic.clone(),
+                message_topic: msg.topic.clone(),
+            }
+            .into());
+        }
+        let _in_flight = inner.track();
+        self.check_running()?;
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let _permits = inner.acquire(msg.body.len(), deadline).await?;
+        let prepared = inner.prepare(&msg)?;
+        // Make sure the broker's address is known.
+        inner.publish_info(&prepared.topic, deadline).await?;
+        let target = MessageQueue {
+            topic: prepared.topic.clone(),
+            ..queue.clone()
+        };
+        let result = inner
+            .run_attempts(&prepared, Some(target), deadline, 1, Mode::Sync)
+            .await?;
+        result.ok_or(Error::Shutdown)
+    }
+
+    /// Sends to the queue `selector` picks for `arg` among the topic's queues — for ordered
+    /// messages: the same `arg` always lands on the same queue while the route is unchanged.
+    /// One attempt, as in Java (retrying elsewhere would break the order).
+    ///
+    /// # Errors
+    /// As [`Producer::send`].
+    pub async fn send_with_selector<A, S>(
+        &self,
+        msg: Message,
+        selector: &S,
+        arg: &A,
+    ) -> Result<SendResult>
+    where
+        A: ?Sized + Sync,
+        S: MessageQueueSelector<A> + ?Sized,
+    {
+        let inner = &*self.inner;
+        inner.validate_message(&msg)?;
+        let _in_flight = inner.track();
+        self.check_running()?;
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let _permits = inner.acquire(msg.body.len(), deadline).await?;
+        let prepared = inner.prepare(&msg)?;
+        let info = inner.publish_info(&prepared.topic, deadline).await?;
+        let user_queues: Vec<MessageQueue> = info
+            .queues
+            .iter()
+            .map(|q| MessageQueue {
+                topic: without_namespace(inner.namespace.as_deref(), &q.topic),
+                ..q.clone()
+            })
+            .collect();
+        let index = selector.select(&user_queues, &msg, arg);
+        let Some(chosen) = info.queues.get(index).cloned() else {
+            return Err(Error::Config {
+                field: "selector",
+                reason: format!("chose queue {index} of {}", info.queues.len()),
+            });
+        };
+        let result = inner
+            .run_attempts(&prepared, Some(chosen), deadline, 1, Mode::Sync)
+            .await?;
+        result.ok_or(Error::Shutdown)
+    }
+
+    /// The queues a send to `topic` can use now (looked up if needed), for
+    /// [`Producer::send_to_queue`].
+    ///
+    /// # Errors
+    /// [`Error::NoRoute`] and lookup errors.
+    pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        check_send_topic(topic)?;
+        let inner = &*self.inner;
+        let deadline = Instant::now() + inner.settings.send_timeout;
+        let info = inner
+            .publish_info(&wrap_namespace(inner.namespace.as_deref(), topic), deadline)
+            .await?;
+        Ok(info
+            .queues
+            .iter()
+            .map(|q| MessageQueue {
+                topic: topic.to_string(),
+                ..q.clone()
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_string_hash_matches_java() {
+        // Values computed with Java's String.hashCode.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(java_string_hash("order-12345"), 478832884);
+    }
+
+    #[test]
+    fn hash_selection_is_stable_and_in_range() {
+        let queues: Vec<MessageQueue> = (0..4)
+            .map(|i| MessageQueue {
+                topic: "T".into(),
+                broker_name: "b".into(),
+                queue_id: i,
+            })
+            .collect();
+        let msg = Message::new("T", "x");
+        for key in ["a", "order-12345", "zzz", ""] {
+            let i = SelectByHash.select(&queues, &msg, key);
+            assert!(i < 4);
+            assert_eq!(i, SelectByHash.select(&queues, &msg, key));
+        }
+        // Java Long.hashCode(-7) = 6, 6 % 4 = 2.
+        assert_eq!(
+            MessageQueueSelector::<i64>::select(&SelectByHash, &queues, &msg, &-7),
+            2
+        );
+    }
+}
