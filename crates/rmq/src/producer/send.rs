@@ -124,7 +124,35 @@ struct Permits<'a> {
     _bytes: Option<SemaphorePermit<'a>>,
 }
 
+/// A single-message send that passed the checks: counted in flight, holding its permits,
+/// prepared for the wire, with its deadline.
+struct Started<'a> {
+    _in_flight: super::InFlight<'a>,
+    _permits: Permits<'a>,
+    deadline: Instant,
+    prepared: Prepared,
+}
+
 impl Inner {
+    /// The common start of every single-message send: validate (no network), count it in
+    /// flight, refuse after shutdown, wait for room, prepare.
+    async fn begin(&self, msg: &Message, state: ProducerState) -> Result<Started<'_>> {
+        self.validate_message(msg)?;
+        let in_flight = self.track();
+        if state != ProducerState::Running {
+            return Err(Error::Shutdown);
+        }
+        let deadline = Instant::now() + self.settings.send_timeout;
+        let permits = self.acquire(msg.body.len(), deadline).await?;
+        let prepared = self.prepare(msg)?;
+        Ok(Started {
+            _in_flight: in_flight,
+            _permits: permits,
+            deadline,
+            prepared,
+        })
+    }
+
     fn validate_message(&self, msg: &Message) -> Result<(), ValidationError> {
         check_send_topic(&msg.topic)?;
         if msg.body.is_empty() {
@@ -562,14 +590,6 @@ impl Inner {
 }
 
 impl Producer {
-    fn check_running(&self) -> Result<()> {
-        if self.state() == ProducerState::Running {
-            Ok(())
-        } else {
-            Err(Error::Shutdown)
-        }
-    }
-
     /// Sends one message and waits until the broker stored it.
     ///
     /// Up to `1 + retries` attempts inside one deadline (`send_timeout`, route lookups
@@ -584,15 +604,16 @@ impl Producer {
     /// non-retriable broker answer ([`Error::Server`]).
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let inner = &*self.inner;
-        inner.validate_message(&msg)?;
-        let _in_flight = inner.track();
-        self.check_running()?;
-        let deadline = Instant::now() + inner.settings.send_timeout;
-        let _permits = inner.acquire(msg.body.len(), deadline).await?;
-        let prepared = inner.prepare(&msg)?;
+        let started = inner.begin(&msg, self.state()).await?;
         let attempts = 1 + inner.settings.retries;
         let result = inner
-            .run_attempts(&prepared, None, deadline, attempts, Mode::Sync)
+            .run_attempts(
+                &started.prepared,
+                None,
+                started.deadline,
+                attempts,
+                Mode::Sync,
+            )
             .await?;
         result.ok_or(Error::Shutdown)
     }
@@ -608,7 +629,9 @@ impl Producer {
         let inner = &*self.inner;
         let prepared = inner.prepare_batch(&msgs)?;
         let _in_flight = inner.track();
-        self.check_running()?;
+        if self.state() != ProducerState::Running {
+            return Err(Error::Shutdown);
+        }
         let deadline = Instant::now() + inner.settings.send_timeout;
         let _permits = inner.acquire(prepared.body.len(), deadline).await?;
         let attempts = 1 + inner.settings.retries;
@@ -624,14 +647,9 @@ impl Producer {
     /// As [`Producer::send`], for what happens before the message is written.
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
         let inner = &*self.inner;
-        inner.validate_message(&msg)?;
-        let _in_flight = inner.track();
-        self.check_running()?;
-        let deadline = Instant::now() + inner.settings.send_timeout;
-        let _permits = inner.acquire(msg.body.len(), deadline).await?;
-        let prepared = inner.prepare(&msg)?;
+        let started = inner.begin(&msg, self.state()).await?;
         inner
-            .run_attempts(&prepared, None, deadline, 1, Mode::Oneway)
+            .run_attempts(&started.prepared, None, started.deadline, 1, Mode::Oneway)
             .await?;
         Ok(())
     }
@@ -642,27 +660,31 @@ impl Producer {
     /// As [`Producer::send`], plus [`ValidationError::QueueTopicMismatch`].
     pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
         let inner = &*self.inner;
-        inner.validate_message(&msg)?;
         if queue.topic != msg.topic {
+            inner.validate_message(&msg)?;
             return Err(ValidationError::QueueTopicMismatch {
                 queue_topic: queue.topic.clone(),
                 message_topic: msg.topic.clone(),
             }
             .into());
         }
-        let _in_flight = inner.track();
-        self.check_running()?;
-        let deadline = Instant::now() + inner.settings.send_timeout;
-        let _permits = inner.acquire(msg.body.len(), deadline).await?;
-        let prepared = inner.prepare(&msg)?;
+        let started = inner.begin(&msg, self.state()).await?;
         // Make sure the broker's address is known.
-        inner.publish_info(&prepared.topic, deadline).await?;
+        inner
+            .publish_info(&started.prepared.topic, started.deadline)
+            .await?;
         let target = MessageQueue {
-            topic: prepared.topic.clone(),
+            topic: started.prepared.topic.clone(),
             ..queue.clone()
         };
         let result = inner
-            .run_attempts(&prepared, Some(target), deadline, 1, Mode::Sync)
+            .run_attempts(
+                &started.prepared,
+                Some(target),
+                started.deadline,
+                1,
+                Mode::Sync,
+            )
             .await?;
         result.ok_or(Error::Shutdown)
     }
@@ -684,12 +706,8 @@ impl Producer {
         S: MessageQueueSelector<A> + ?Sized,
     {
         let inner = &*self.inner;
-        inner.validate_message(&msg)?;
-        let _in_flight = inner.track();
-        self.check_running()?;
-        let deadline = Instant::now() + inner.settings.send_timeout;
-        let _permits = inner.acquire(msg.body.len(), deadline).await?;
-        let prepared = inner.prepare(&msg)?;
+        let started = inner.begin(&msg, self.state()).await?;
+        let (prepared, deadline) = (&started.prepared, started.deadline);
         let info = inner.publish_info(&prepared.topic, deadline).await?;
         let user_queues: Vec<MessageQueue> = info
             .queues
@@ -707,7 +725,7 @@ impl Producer {
             });
         };
         let result = inner
-            .run_attempts(&prepared, Some(chosen), deadline, 1, Mode::Sync)
+            .run_attempts(prepared, Some(chosen), deadline, 1, Mode::Sync)
             .await?;
         result.ok_or(Error::Shutdown)
     }

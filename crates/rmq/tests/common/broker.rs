@@ -67,11 +67,12 @@ pub async fn create_topic_on(api: &ClientApi, addrs: &[String], topic: &str, que
         };
         api.create_topic(addr, &header).await.expect("create topic");
     }
+    // Also right after an update: every broker must list the new queue count.
     wait_for(Duration::from_secs(15), || async {
-        api.topic_route(topic)
-            .await
-            .ok()
-            .filter(|r| r.queue_datas.len() == addrs.len())
+        api.topic_route(topic).await.ok().filter(|r| {
+            r.queue_datas.len() == addrs.len()
+                && r.queue_datas.iter().all(|q| q.write_queue_nums == queues)
+        })
     })
     .await
     .unwrap_or_else(|| panic!("route of {topic} never listed {addrs:?}"));
@@ -80,27 +81,7 @@ pub async fn create_topic_on(api: &ClientApi, addrs: &[String], topic: &str, que
 /// Creates `topic` on broker-a with `queues` read and write queues and waits until the name
 /// server returns a route for it.
 pub async fn create_topic(api: &ClientApi, topic: &str, queues: i32) {
-    let header = CreateTopicRequestHeader {
-        topic: topic.to_string(),
-        default_topic: "TBW102".to_string(),
-        read_queue_nums: queues,
-        write_queue_nums: queues,
-        perm: Perm::READ | Perm::WRITE,
-        topic_filter_type: "SINGLE_TAG".to_string(),
-        topic_sys_flag: Some(0),
-        order: false,
-    };
-    api.create_topic(&broker_a(), &header)
-        .await
-        .expect("create topic");
-    wait_for(Duration::from_secs(15), || async {
-        api.topic_route(topic)
-            .await
-            .ok()
-            .filter(|r| r.queue_datas.iter().any(|q| q.write_queue_nums == queues))
-    })
-    .await
-    .unwrap_or_else(|| panic!("route of {topic} never appeared"));
+    create_topic_on(api, &[broker_a()], topic, queues).await;
 }
 
 /// Polls `check` (every 100 ms) until it yields a value or `limit` passes.
