@@ -207,7 +207,7 @@ fn print_results(json: bool, results: &[rmq::SendResult]) {
             println!("{}", result_json(r));
         } else {
             println!(
-                "{:?} msg_id={} offset_msg_id={} {}/{}/{} offset={}",
+                "{} msg_id={} offset_msg_id={} {}/{}/{} offset={}",
                 r.status,
                 r.msg_id,
                 r.offset_msg_id,

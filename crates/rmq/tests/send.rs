@@ -519,3 +519,62 @@ fn producer_is_clone_send_sync() {
     is::<Producer>();
     is::<Arc<Producer>>();
 }
+
+fn send_ok(
+    request: &rmq::protocol::RemotingCommand,
+    queue_offset: i64,
+) -> rmq::protocol::RemotingCommand {
+    let mut resp = rmq::protocol::RemotingCommand::response_to(
+        request,
+        rmq::protocol::ResponseCode::SUCCESS,
+        None,
+    );
+    resp.ext_fields
+        .insert("msgId", "7F00000100002A9F0000000000000000");
+    resp.ext_fields
+        .insert("queueId", request.ext_fields.get("e").unwrap_or("0"));
+    resp.ext_fields
+        .insert("queueOffset", queue_offset.to_string());
+    resp
+}
+
+#[tokio::test]
+async fn a_send_waits_for_room_when_the_in_flight_limit_is_reached() {
+    let broker = FakeBroker::start().await;
+    let ns = FakeNameServer::start("b", &broker.addr).await;
+    let producer = Producer::builder("pressure_group")
+        .name_server(&ns.addr)
+        .send_timeout(Duration::from_secs(10))
+        .max_in_flight(1, 1 << 20)
+        .start()
+        .await
+        .unwrap();
+    let conn = broker.connection().await;
+    let limit = Duration::from_secs(5);
+    // A is sent and not answered yet: it holds the only slot.
+    let a = tokio::spawn({
+        let p = producer.clone();
+        async move { p.send(Message::new("PressureTopic", "a")).await }
+    });
+    let first = conn.recv_within(limit).await.expect("A reaches the broker");
+    let b = tokio::spawn({
+        let p = producer.clone();
+        async move { p.send(Message::new("PressureTopic", "b")).await }
+    });
+    // B waits: nothing more reaches the broker while A holds the slot.
+    assert!(
+        conn.recv_within(Duration::from_millis(300)).await.is_none(),
+        "B was sent while A was in flight"
+    );
+    conn.send(send_ok(&first, 1));
+    assert_eq!(a.await.unwrap().unwrap().queue_offset, 1);
+    // A's slot is free: B goes out now.
+    let second = conn
+        .recv_within(limit)
+        .await
+        .expect("B reaches the broker after A");
+    assert_ne!(first.opaque, second.opaque);
+    conn.send(send_ok(&second, 2));
+    assert_eq!(b.await.unwrap().unwrap().queue_offset, 2);
+    producer.shutdown().await;
+}

@@ -349,6 +349,21 @@ impl ClientInstance {
             .cloned()
     }
 
+    /// Stores publish info built from the auto-create template for `topic`, unless a usable
+    /// one exists already; the topic's own route replaces it once the name server has one.
+    pub fn set_template_publish_info(
+        &self,
+        topic: &str,
+        info: Arc<TopicPublishInfo>,
+    ) -> Arc<TopicPublishInfo> {
+        let mut publish = self.publish.write().unwrap_or_else(|e| e.into_inner());
+        let slot = publish.entry(topic.to_string()).or_default();
+        if !slot.ok() {
+            *slot = info;
+        }
+        Arc::clone(slot)
+    }
+
     /// Adds `topic` to the publish table (empty until its route is known), so the scheduled
     /// refresh keeps its route current.
     pub fn add_publish_topic(&self, topic: &str) {

@@ -389,7 +389,8 @@ impl Inner {
                 topic: topic.to_string(),
             });
         }
-        Ok(Arc::new(info))
+        // Kept for the next sends, as Java does, until the topic's own route shows up.
+        Ok(instance.set_template_publish_info(topic, Arc::new(info)))
     }
 
     /// Picks the queue for the next attempt.

@@ -1,0 +1,129 @@
+//! The `rmq` binary against the real local RocketMQ (started by the README's test command).
+
+use std::process::Command;
+
+fn namesrv() -> String {
+    std::env::var("RMQ_NAMESRV").unwrap_or_else(|_| "127.0.0.1:9876".to_string())
+}
+
+fn rmq(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(args)
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .expect("rmq runs")
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+#[test]
+fn route_of_tbw102_prints_the_local_broker() {
+    let out = rmq(&["route", "TBW102", "--namesrv", &namesrv()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("127.0.0.1:10911"), "{stdout}");
+    assert!(stdout.contains("broker-a"), "{stdout}");
+
+    let out = rmq(&["route", "TBW102", "--namesrv", &namesrv(), "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert!(doc["brokerDatas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b["brokerAddrs"]["0"] == "127.0.0.1:10911"));
+}
+
+#[test]
+fn no_name_server_is_a_clear_error() {
+    let out = rmq(&["cluster"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no name server address"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn send_prints_one_json_object_per_message_and_fails_loudly() {
+    let topic = unique("CliTopic");
+    let out = rmq(&[
+        "send",
+        "--namesrv",
+        &namesrv(),
+        "--topic",
+        &topic,
+        "--tag",
+        "T",
+        "--key",
+        "k{i}",
+        "--body",
+        "hi",
+        "--count",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        assert_eq!(l["status"], "SEND_OK");
+        assert_eq!(l["topic"], topic.as_str());
+        assert_eq!(l["msg_id"].as_str().unwrap().len(), 32);
+        assert_eq!(l["offset_msg_id"].as_str().unwrap().len(), 32);
+        assert!(l["broker"].as_str().unwrap().starts_with("broker-"));
+        assert!(l["queue_id"].as_i64().is_some() && l["queue_offset"].as_i64().is_some());
+    }
+
+    let out = rmq(&[
+        "send",
+        "--namesrv",
+        &namesrv(),
+        "--topic",
+        "bad topic",
+        "--body",
+        "x",
+        "--json",
+    ]);
+    assert!(!out.status.success());
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["status"], "ERROR");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("only %|a-zA-Z0-9_- are allowed"),
+        "{line}"
+    );
+
+    let out = rmq(&[
+        "send",
+        "--namesrv",
+        &namesrv(),
+        "--topic",
+        &topic,
+        "--size",
+        "10",
+        "--batch",
+        "2",
+        "--count",
+        "3",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("SEND_OK msg_id="))
+            .count(),
+        3,
+        "{text}"
+    );
+}
