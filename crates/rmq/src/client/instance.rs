@@ -167,6 +167,8 @@ pub struct ClientInstance {
     token: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
     started: std::sync::atomic::AtomicBool,
+    /// Set (under the producer-table lock) when the last producer left: no one may join.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for ClientInstance {
@@ -195,7 +197,7 @@ impl ClientInstance {
         let client_id = config.client_id();
         let mut table = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = table.get(&client_id).and_then(Weak::upgrade) {
-            if !existing.token.is_cancelled() {
+            if !existing.is_closing() {
                 let diff = existing.config.differences(&config);
                 if !diff.is_empty() {
                     return Err(Error::Config {
@@ -241,6 +243,7 @@ impl ClientInstance {
             token: CancellationToken::new(),
             task: Mutex::new(None),
             started: std::sync::atomic::AtomicBool::new(false),
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         processor.attach(Arc::downgrade(&instance));
         table.retain(|_, w| w.strong_count() > 0);
@@ -324,12 +327,20 @@ impl ClientInstance {
         self.token.is_cancelled()
     }
 
+    /// Whether the instance is stopping or stopped (its last producer left).
+    fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub(crate) fn register_producer(
         &self,
         group: &str,
         producer: Arc<dyn RegisteredProducer>,
     ) -> Result<()> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_closing() {
+            return Err(Error::Shutdown);
+        }
         if producers.contains_key(group) {
             return Err(Error::DuplicateGroup {
                 group: group.to_string(),
@@ -582,7 +593,13 @@ impl ClientInstance {
             if producers.remove(group).is_none() {
                 return;
             }
-            producers.keys().all(|g| g == CLIENT_INNER_PRODUCER_GROUP)
+            let last = producers.keys().all(|g| g == CLIENT_INNER_PRODUCER_GROUP);
+            if last {
+                // Decided under the table lock, so no producer can join a stopping instance.
+                self.closing
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            last
         };
         self.unregister_everywhere(group).await;
         if last {

@@ -433,23 +433,32 @@ impl ProducerBuilder {
                 .min(Semaphore::MAX_PERMITS)
                 .min(u32::MAX as usize),
         );
-        // (e)
-        let instance = ClientInstance::get_or_create(config)?;
-        let inner = Arc::new(Inner {
-            group: group.clone(),
-            namespace,
-            settings: s,
-            instance: Arc::clone(&instance),
-            state: AtomicU8::new(STATE_RUNNING),
-            in_flight: AtomicUsize::new(0),
-            idle: Notify::new(),
-            on_check: self.on_check,
-            fault: LatencyFaultTolerance::new(),
-            message_permits: Semaphore::new(s_limits.0),
-            byte_permits: Semaphore::new(s_limits.1),
-        });
-        // (f)
-        instance.register_producer(&group, Arc::new(Registration(Arc::downgrade(&inner))))?;
+        // (e) + (f): an instance whose last producer is just leaving refuses the registration;
+        // then a fresh instance is made for this client id.
+        let mut attempts = 0;
+        let (instance, inner) = loop {
+            attempts += 1;
+            let instance = ClientInstance::get_or_create(config.clone())?;
+            let inner = Arc::new(Inner {
+                group: group.clone(),
+                namespace: namespace.clone(),
+                settings: s.clone(),
+                instance: Arc::clone(&instance),
+                state: AtomicU8::new(STATE_RUNNING),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+                on_check: self.on_check.clone(),
+                fault: LatencyFaultTolerance::new(),
+                message_permits: Semaphore::new(s_limits.0),
+                byte_permits: Semaphore::new(s_limits.1),
+            });
+            match instance.register_producer(&group, Arc::new(Registration(Arc::downgrade(&inner))))
+            {
+                Ok(()) => break (instance, inner),
+                Err(Error::Shutdown) if attempts < 3 => continue,
+                Err(e) => return Err(e),
+            }
+        };
         // (g)
         instance.add_publish_topic(AUTO_CREATE_TOPIC);
         debug!(
