@@ -236,9 +236,10 @@ impl Inner {
                 "false"
             },
         ));
-        let delay = msg.delay_level.to_string();
-        if msg.delay_level > 0 {
-            props.push(("DELAY", &delay));
+        // Formatted only when set: most messages have no delay.
+        let delay = (msg.delay_level > 0).then(|| msg.delay_level.to_string());
+        if let Some(delay) = &delay {
+            props.push(("DELAY", delay));
         }
         let deliver = msg.deliver_time_ms.map(|t| t.to_string());
         if let Some(deliver) = &deliver {
