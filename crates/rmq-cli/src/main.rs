@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use rmq::client::{parse_name_servers, ClientApi};
-use rmq::protocol::{ClusterInfo, TopicRouteData};
+use rmq::{Admin, ClientConfig, ClusterInfo, TopicRoute};
+
+/// Largest body the CLI sends: the producer's default `max_message_size` (4 MiB). Checked
+/// before anything is allocated or read.
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -61,21 +64,18 @@ enum Command {
     },
 }
 
-fn api(common: &Common) -> Result<ClientApi> {
-    let Some(list) = common.namesrv.as_deref() else {
-        bail!("no name server address: pass --namesrv 127.0.0.1:9876 or set NAMESRV_ADDR");
-    };
-    let servers = parse_name_servers(list)?;
-    if servers.is_empty() {
-        bail!("no name server address: --namesrv / NAMESRV_ADDR is empty");
-    }
-    Ok(ClientApi::standalone(
-        servers,
-        Duration::from_millis(common.timeout_ms),
-    ))
+/// The client settings every command uses: the name servers and the API timeout.
+fn client_config(common: &Common) -> Result<ClientConfig> {
+    Ok(ClientConfig::new()
+        .name_server(&name_servers(common)?)
+        .api_timeout(Duration::from_millis(common.timeout_ms)))
 }
 
-fn print_route(topic: &str, route: &TopicRouteData) {
+fn admin(common: &Common) -> Result<Admin> {
+    Ok(Admin::new(&client_config(common)?)?)
+}
+
+fn print_route(topic: &str, route: &TopicRoute) {
     println!("topic {topic}");
     println!("brokers:");
     for b in &route.broker_datas {
@@ -145,18 +145,18 @@ struct SendArgs {
     /// Body from a file.
     #[arg(long, conflicts_with = "size")]
     body_file: Option<std::path::PathBuf>,
-    /// Generated body of this many bytes.
-    #[arg(long)]
-    size: Option<usize>,
+    /// Generated body of this many bytes (at most 4 MiB).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_BODY as i64))]
+    size: Option<u32>,
     /// Number of messages.
-    #[arg(long, default_value_t = 1)]
-    count: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
     /// sync (wait for the broker) or oneway.
     #[arg(long, default_value = "sync", value_parser = ["sync", "oneway"])]
     mode: String,
     /// Send in batches of this many messages.
-    #[arg(long)]
-    batch: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch: Option<u32>,
     /// Send to this queue id (on the first broker that has it).
     #[arg(long)]
     queue: Option<i32>,
@@ -181,10 +181,24 @@ fn body_of(args: &SendArgs) -> Result<Vec<u8>> {
         return Ok(text.clone().into_bytes());
     }
     if let Some(path) = &args.body_file {
-        return std::fs::read(path).with_context(|| format!("read {}", path.display()));
+        use std::io::Read;
+        // Read at most one byte past the limit: a device or a huge file is never read whole.
+        let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        let mut body = Vec::new();
+        file.take(MAX_BODY as u64 + 1)
+            .read_to_end(&mut body)
+            .with_context(|| format!("read {}", path.display()))?;
+        if body.len() > MAX_BODY {
+            return Err(UsageError(format!(
+                "{} is larger than the 4 MiB message limit",
+                path.display()
+            ))
+            .into());
+        }
+        return Ok(body);
     }
     if let Some(n) = args.size {
-        return Ok((0..n).map(|i| b'a' + (i % 26) as u8).collect());
+        return Ok((0..n as usize).map(|i| b'a' + (i % 26) as u8).collect());
     }
     bail!("give the body with --body, --body-file or --size")
 }
@@ -237,17 +251,18 @@ fn split_batch(r: rmq::SendResult) -> Vec<rmq::SendResult> {
     r.msg_id
         .split(',')
         .enumerate()
-        .map(|(j, id)| rmq::SendResult {
-            msg_id: id.to_string(),
-            offset_msg_id: offsets.get(j).cloned().unwrap_or_default(),
-            queue_offset: r.queue_offset + j as i64,
-            ..r.clone()
+        .map(|(j, id)| {
+            let mut one = r.clone();
+            one.msg_id = id.to_string();
+            one.offset_msg_id = offsets.get(j).cloned().unwrap_or_default();
+            one.queue_offset = r.queue_offset + j as i64;
+            one
         })
         .collect()
 }
 
 async fn run_send(args: SendArgs) -> Result<()> {
-    use rmq::protocol::CompressionType;
+    use rmq::CompressionType;
     let body = body_of(&args)?;
     let compression = match args.compress.as_deref() {
         Some("lz4") => CompressionType::Lz4,
@@ -255,13 +270,13 @@ async fn run_send(args: SendArgs) -> Result<()> {
         _ => CompressionType::Zlib,
     };
     let producer = rmq::Producer::builder(&args.group)
-        .name_server(&name_servers(&args.common)?)
+        .client(client_config(&args.common)?)
         .send_timeout(Duration::from_millis(args.common.timeout_ms))
         .compression(Some((compression, compression.default_level())))
         .start()
         .await
         .context("start producer")?;
-    let make = |i: usize| {
+    let make = |i: u64| {
         let mut m = rmq::Message::new(&args.topic, body.clone());
         if let Some(t) = &args.tag {
             m = m.with_tags(t);
@@ -293,11 +308,11 @@ async fn run_send(args: SendArgs) -> Result<()> {
         None => None,
     };
     let json = args.common.json;
-    let mut failures = 0usize;
+    let mut failures = 0u64;
     let mut i = 0;
     while i < args.count {
         let outcome = if let Some(size) = args.batch {
-            let n = size.max(1).min(args.count - i);
+            let n = u64::from(size).min(args.count - i);
             let msgs: Vec<_> = (i..i + n).map(make).collect();
             i += n;
             producer.send_batch(msgs).await.map(split_batch)
@@ -345,62 +360,81 @@ async fn run_send(args: SendArgs) -> Result<()> {
 fn name_servers(common: &Common) -> Result<String> {
     match common.namesrv.as_deref() {
         Some(list) if !list.trim().is_empty() => Ok(list.to_string()),
-        _ => bail!("no name server address: pass --namesrv 127.0.0.1:9876 or set NAMESRV_ADDR"),
+        _ => Err(UsageError(
+            "no name server address: pass --namesrv 127.0.0.1:9876 or set NAMESRV_ADDR".into(),
+        )
+        .into()),
     }
+}
+
+/// Every master broker of the cluster: (broker name, address), sorted.
+async fn masters(admin: &Admin) -> Result<Vec<(String, String)>> {
+    let info = admin.cluster_info().await.context("cluster info")?;
+    let mut brokers: Vec<(String, String)> = info
+        .broker_addr_table
+        .values()
+        .filter_map(|b| {
+            b.master_addr()
+                .map(|a| (b.broker_name.clone(), a.to_string()))
+        })
+        .collect();
+    brokers.sort();
+    Ok(brokers)
 }
 
 /// What each master broker reports for `group`: (broker, address, client ids).
 async fn producer_connections(
-    producer: &rmq::Producer,
+    admin: &Admin,
+    brokers: &[(String, String)],
+    group: &str,
 ) -> Vec<(
     String,
     String,
-    Result<Vec<rmq::protocol::ClientConnection>, rmq::Error>,
+    Result<Vec<rmq::ClientConnection>, rmq::Error>,
 )> {
-    let instance = producer.instance();
-    let mut brokers: Vec<(String, String)> = instance
-        .brokers()
-        .into_iter()
-        .filter_map(|(name, ids)| ids.get(&0).map(|a| (name, a.clone())))
-        .collect();
-    brokers.sort();
     let mut out = Vec::new();
     for (name, addr) in brokers {
-        let conns = instance
-            .api()
-            .producer_connections(&addr, producer.group())
+        let conns = admin
+            .producer_connections(addr, group)
             .await
             .map(|c| c.connection_set);
-        out.push((name, addr, conns));
+        out.push((name.clone(), addr.clone(), conns));
     }
     out
 }
 
 async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common) -> Result<()> {
-    let mut builder = rmq::Producer::builder(group)
-        .name_server(&name_servers(common)?)
-        .api_timeout(Duration::from_millis(common.timeout_ms));
+    let mut client = client_config(common)?;
     if let Some(name) = instance_name {
-        builder = builder.instance_name(name);
+        client = client.instance_name(name);
     }
-    let producer = builder.start().await.context("start producer")?;
-    let before = producer_connections(&producer).await;
-    // A second instance for the after-shutdown check: the producer's own closes with it.
-    let api = ClientApi::standalone(
-        parse_name_servers(&name_servers(common)?)?,
-        Duration::from_millis(common.timeout_ms),
-    );
+    // The admin connections are separate from the producer's, so they outlive its shutdown.
+    let admin = admin(common)?;
+    let brokers = masters(&admin).await?;
+    if brokers.is_empty() {
+        bail!("the name server lists no master broker");
+    }
+    let producer = rmq::Producer::builder(group)
+        .client(client)
+        .start()
+        .await
+        .context("start producer")?;
+    let before = producer_connections(&admin, &brokers, producer.group()).await;
     producer.shutdown().await;
-    let mut after = Vec::new();
-    for (name, addr, _) in &before {
-        let n = api
-            .producer_connections(addr, producer.group())
-            .await
-            .map(|c| c.connection_set.len())
-            .unwrap_or(0);
-        after.push((name.clone(), n));
-    }
-    api.close().await;
+    let after = producer_connections(&admin, &brokers, producer.group()).await;
+    admin.close().await;
+    let after: Vec<(String, Result<usize, rmq::Error>)> = after
+        .into_iter()
+        .map(|(name, _, conns)| {
+            // A group without producers is an error answer, not a failure to ask.
+            let n = match conns {
+                Ok(c) => Ok(c.len()),
+                Err(e) if e.response_code() == Some(rmq::ResponseCode::SYSTEM_ERROR) => Ok(0),
+                Err(e) => Err(e),
+            };
+            (name, n)
+        })
+        .collect();
     if common.json {
         let doc = serde_json::json!({
             "group": producer.group(),
@@ -410,10 +444,13 @@ async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common)
                 "addr": addr,
                 "connections": conns.as_ref().map(|c| serde_json::to_value(c).unwrap_or_default()).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
             })).collect::<Vec<_>>(),
-            "after_shutdown": after.iter().map(|(name, n)| serde_json::json!({"broker": name, "connections": n})).collect::<Vec<_>>(),
+            "after_shutdown": after.iter().map(|(name, n)| match n {
+                Ok(n) => serde_json::json!({"broker": name, "connections": n}),
+                Err(e) => serde_json::json!({"broker": name, "error": e.to_string()}),
+            }).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        return check_answers(&before, &after);
     }
     println!(
         "producer started: group={} client_id={}",
@@ -443,10 +480,27 @@ async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common)
     }
     println!("producer shut down");
     for (name, n) in &after {
-        println!(
-            "  {name} now lists {n} connection(s) for group {}",
-            producer.group()
-        );
+        match n {
+            Ok(n) => println!(
+                "  {name} now lists {n} connection(s) for group {}",
+                producer.group()
+            ),
+            Err(e) => println!("  {name}: {e}"),
+        }
+    }
+    check_answers(&before, &after)
+}
+
+/// Fails when a broker could not be asked, before or after the shutdown: nothing is printed
+/// as an answer that was not one.
+fn check_answers<T, U>(
+    before: &[(String, String, Result<T, rmq::Error>)],
+    after: &[(String, Result<U, rmq::Error>)],
+) -> Result<()> {
+    let failed = before.iter().filter(|(_, _, r)| r.is_err()).count()
+        + after.iter().filter(|(_, r)| r.is_err()).count();
+    if failed > 0 {
+        bail!("{failed} broker question(s) failed");
     }
     Ok(())
 }
@@ -454,7 +508,7 @@ async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common)
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Route { topic, common } => {
-            let api = api(&common)?;
+            let api = admin(&common)?;
             let route = api
                 .topic_route(&topic)
                 .await
@@ -474,7 +528,7 @@ async fn run(cli: Cli) -> Result<()> {
             common,
         } => run_producer(&group, instance_name.as_deref(), &common).await?,
         Command::Cluster { common } => {
-            let api = api(&common)?;
+            let api = admin(&common)?;
             let info = api.cluster_info().await.context("cluster info");
             api.close().await;
             let info = info?;
@@ -508,7 +562,35 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // One line with the whole cause chain; no backtrace for user errors.
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if is_usage_error(&e) {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// An argument the user must change (exit code 2, like clap's own usage errors).
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Usage errors: our own, and every input the library rejected before the network.
+fn is_usage_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<rmq::ValidationError>()
+            || matches!(
+                cause.downcast_ref::<rmq::Error>(),
+                Some(rmq::Error::Validation(_))
+            )
+    })
 }

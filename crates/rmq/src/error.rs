@@ -1,4 +1,5 @@
-//! The library's error type.
+//! The library's errors: [`Error`] for everything, [`ValidationError`] for what is rejected
+//! before anything touches the network.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +33,14 @@ pub enum CloseReason {
 /// Everything that can go wrong in this crate.
 ///
 /// Errors are cheap to clone (shared parts sit behind [`Arc`]) because one failure, such as a
-/// dropped connection, is reported to many waiting requests.
+/// dropped connection, is reported to many waiting requests. Each variant stands for one
+/// situation; [`Error::is_retriable`] and [`Error::is_timeout`] classify them.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A setting, name, message or argument was rejected before anything touched the network.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
     /// Connecting failed.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -53,13 +58,22 @@ pub enum Error {
         /// The timeout.
         timeout: Duration,
     },
-    /// No response within the deadline.
+    /// No response from a server within the deadline.
     #[error("{code} to {addr} timed out after {timeout:?}")]
     Timeout {
         /// Target address.
         addr: String,
         /// The request's code.
         code: RequestCode,
+        /// Time allowed.
+        timeout: Duration,
+    },
+    /// An operation's overall deadline (for example a send's `send_timeout`, which covers the
+    /// route lookup and every attempt) passed before a server could be asked (again).
+    #[error("{operation} did not finish within {timeout:?}")]
+    DeadlineExceeded {
+        /// What timed out (`send`, `route lookup`, …).
+        operation: &'static str,
         /// Time allowed.
         timeout: Duration,
     },
@@ -92,29 +106,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// No name server address is configured.
-    #[error("no name server address: pass one (e.g. 127.0.0.1:9876) or set NAMESRV_ADDR")]
-    NoNameServer,
-    /// An invalid setting or argument, found before anything touched the network.
-    #[error("invalid {field}: {reason}")]
-    Config {
-        /// The setting.
-        field: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A name or setting was rejected before anything touched the network.
-    #[error(transparent)]
-    Validation(#[from] crate::client::ValidationError),
-    /// A producer of this group is already registered in the client instance.
-    #[error("producer group {group} is already registered in client instance {client_id}")]
+    /// A producer or consumer of this group is already registered in the client instance.
+    #[error("group {group} is already registered in client instance {client_id}")]
     DuplicateGroup {
         /// The group.
         group: String,
         /// The instance's client id.
         client_id: String,
     },
-    /// No route for the topic, neither its own nor the auto-create template's.
+    /// The name servers know no route for the topic, neither its own nor the auto-create
+    /// template's, or the route has no writable queue with a master.
     #[error("no route for topic {topic}")]
     NoRoute {
         /// The topic.
@@ -137,43 +138,55 @@ pub enum Error {
         /// Byte limit.
         max_bytes: usize,
     },
-    /// The client was shut down.
+    /// The producer (or consumer) was shut down before or during the call.
     #[error("client is shut down")]
     Shutdown,
 }
 
 impl Error {
-    /// Whether trying again (on another connection or broker) may succeed.
+    /// Whether trying again (on another connection or broker, or later) may succeed.
     ///
-    /// True for transport failures and for server codes the Java 5.x producer retries
-    /// ([`ResponseCode::is_retriable_for_send`]); false for bad input, encoding errors and
-    /// shutdown.
+    /// True for transport failures, timeouts, a missing route, and for server codes the Java
+    /// 5.x producer retries ([`ResponseCode::is_retriable_for_send`]); false for bad input,
+    /// encoding errors, duplicate groups and shutdown. [`Error::RetriesExhausted`] answers for
+    /// its last error, as [`Error::is_timeout`] does.
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Connect { .. }
             | Self::ConnectTimeout { .. }
             | Self::Timeout { .. }
-            | Self::ConnectionClosed { .. } => true,
+            | Self::DeadlineExceeded { .. }
+            | Self::ConnectionClosed { .. }
+            | Self::NoRoute { .. }
+            | Self::BackPressure { .. } => true,
             Self::Server { code, .. } => code.is_retriable_for_send(),
-            Self::NoRoute { .. } => true,
-            _ => false,
+            Self::RetriesExhausted { last, .. } => last.is_retriable(),
+            Self::Validation(_)
+            | Self::Encode(_)
+            | Self::InvalidResponse { .. }
+            | Self::DuplicateGroup { .. }
+            | Self::Shutdown => false,
         }
     }
 
-    /// Whether this is a timeout (connect or response), also as the last error of
-    /// exhausted retries.
+    /// Whether this is a timeout (connect, response or overall deadline), also as the last
+    /// error of exhausted retries.
     pub fn is_timeout(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::ConnectTimeout { .. } => true,
+            Self::Timeout { .. } | Self::ConnectTimeout { .. } | Self::DeadlineExceeded { .. } => {
+                true
+            }
             Self::RetriesExhausted { last, .. } => last.is_timeout(),
             _ => false,
         }
     }
 
-    /// The server's response code, for [`Error::Server`].
+    /// The server's response code, for [`Error::Server`] (also as the last error of
+    /// exhausted retries).
     pub fn response_code(&self) -> Option<ResponseCode> {
         match self {
             Self::Server { code, .. } => Some(*code),
+            Self::RetriesExhausted { last, .. } => last.response_code(),
             _ => None,
         }
     }
@@ -184,6 +197,189 @@ impl Error {
             reason: reason.to_string(),
         }
     }
+}
+
+/// A name or value rejected before any network traffic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The group is empty or only white space.
+    #[error("the group is blank")]
+    GroupBlank,
+    /// The group is longer than 255 characters (Java `Validators.CHARACTER_MAX_LENGTH`).
+    #[error("the group is {len} characters long; the limit is 255")]
+    GroupTooLong {
+        /// Its length in characters.
+        len: usize,
+    },
+    /// The group has a character outside `%|a-zA-Z0-9_-`.
+    #[error("the group {group:?} contains {ch:?}; only %|a-zA-Z0-9_- are allowed")]
+    GroupIllegalChar {
+        /// The group.
+        group: String,
+        /// The first illegal character.
+        ch: char,
+    },
+    /// The group is reserved by RocketMQ.
+    #[error("the group {0:?} is reserved by RocketMQ; choose another one")]
+    GroupReserved(String),
+    /// The namespace has a character outside `a-zA-Z0-9_-`.
+    #[error("the namespace {namespace:?} contains {ch:?}; only a-zA-Z0-9_- are allowed")]
+    NamespaceIllegalChar {
+        /// The namespace.
+        namespace: String,
+        /// The first illegal character.
+        ch: char,
+    },
+    /// The instance or unit name would break the client id (`IP@instance@unit`).
+    #[error("the {field} {value:?} is invalid: {reason}")]
+    IllegalName {
+        /// `instance name` or `unit name`.
+        field: &'static str,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The topic is empty or only white space.
+    #[error("the topic is blank")]
+    TopicBlank,
+    /// The topic is longer than 127 characters (Java `Validators.TOPIC_MAX_LENGTH`).
+    #[error("the topic is {len} characters long; the limit is 127")]
+    TopicTooLong {
+        /// Its length in characters.
+        len: usize,
+    },
+    /// The topic has a character outside `%|a-zA-Z0-9_-`.
+    #[error("the topic {topic:?} contains {ch:?}; only %|a-zA-Z0-9_- are allowed")]
+    TopicIllegalChar {
+        /// The topic.
+        topic: String,
+        /// The first illegal character.
+        ch: char,
+    },
+    /// Messages may not be sent to this system topic.
+    #[error("sending to the system topic {0:?} is not allowed")]
+    TopicNotAllowed(String),
+    /// The message body is empty.
+    #[error("the message body is empty")]
+    BodyEmpty,
+    /// The message body is larger than the producer's `max_message_size`.
+    #[error("the message body is {len} bytes; the limit is {max}")]
+    BodyTooLarge {
+        /// Body size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A user property uses a name RocketMQ reserves.
+    #[error("the property name {0:?} is reserved by RocketMQ")]
+    PropertyReserved(String),
+    /// A property name or value is blank, or a tag, key, name or value contains the
+    /// property separators `\u{1}`/`\u{2}` (they would corrupt every property after it).
+    #[error("{what} {value:?} is blank or contains a reserved separator character")]
+    IllegalPropertyText {
+        /// `property name`, `property value`, `tag` or `key`.
+        what: &'static str,
+        /// The text.
+        value: String,
+    },
+    /// The delay level is outside 1..=`max` (the broker's `messageDelayLevel` count, 18).
+    #[error("delay level {level} is outside 1..={max}")]
+    DelayLevelOutOfRange {
+        /// The level.
+        level: u32,
+        /// The highest level of a default broker.
+        max: u32,
+    },
+    /// A delay level and a delivery time were both set.
+    #[error("a message cannot have both a delay level and a delivery time")]
+    DelayAndDeliveryTime,
+    /// A batch is empty.
+    #[error("the batch is empty")]
+    BatchEmpty,
+    /// A batch mixes topics.
+    #[error("a batch must have one topic: {first:?} and {other:?} are mixed")]
+    BatchMixedTopics {
+        /// The first message's topic.
+        first: String,
+        /// A different topic in the batch.
+        other: String,
+    },
+    /// A batch message asks for a delay (Java rejects these too).
+    #[error("batch messages cannot be delayed")]
+    BatchDelayed,
+    /// A batch targets a retry topic.
+    #[error("batches cannot be sent to retry topics")]
+    BatchRetryTopic,
+    /// A batch mixes `wait_store_msg_ok` settings.
+    #[error("batch messages must agree on wait_store_msg_ok")]
+    BatchWaitMismatch,
+    /// The encoded batch is larger than `max_message_size`.
+    #[error("the encoded batch is {len} bytes; the limit is {max}")]
+    BatchTooLarge {
+        /// Encoded size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The queue given belongs to another topic.
+    #[error("the queue belongs to topic {queue_topic:?}, the message to {message_topic:?}")]
+    QueueTopicMismatch {
+        /// The queue's topic.
+        queue_topic: String,
+        /// The message's topic.
+        message_topic: String,
+    },
+    /// A duration or size setting is out of range.
+    #[error("{field} must be {expected}, got {got}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The allowed range.
+        expected: &'static str,
+        /// The value given.
+        got: String,
+    },
+    /// A name-server (or other server) address is not `host:port`.
+    #[error("{field} {value:?} is not host:port")]
+    InvalidAddress {
+        /// Which setting.
+        field: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// Neither a name server nor an address server is configured, and `NAMESRV_ADDR` is unset.
+    #[error("no name server address: pass one (e.g. 127.0.0.1:9876) or set NAMESRV_ADDR")]
+    NoNameServer,
+    /// The client id is already used in this process by a client instance with other
+    /// settings (the Java client silently shares it: apache/rocketmq#1247).
+    #[error("client id {client_id} is already used by a client instance with different {differences}; give this client another instance name")]
+    ClientIdInUse {
+        /// The client id.
+        client_id: String,
+        /// The settings that differ, comma-separated.
+        differences: String,
+    },
+    /// A message's properties, encoded, exceed what the broker stores (a 16-bit length).
+    #[error("the message properties are {len} bytes encoded; the limit is {max}")]
+    PropertiesTooLong {
+        /// Encoded length.
+        len: usize,
+        /// The limit (`Short.MAX_VALUE`).
+        max: usize,
+    },
+    /// Not an offset message id (32 or 56 hex digits: store address and commit-log offset).
+    #[error("{0:?} is not an offset message id")]
+    InvalidMessageId(String),
+    /// A queue selector chose an index outside the queue list.
+    #[error("the selector chose queue {index} of {queues}")]
+    SelectorOutOfRange {
+        /// The index chosen.
+        index: usize,
+        /// How many queues there are.
+        queues: usize,
+    },
 }
 
 #[cfg(test)]
@@ -205,10 +401,32 @@ mod tests {
         }
         .is_retriable());
         assert!(!Error::Shutdown.is_retriable());
-        assert!(!Error::NoNameServer.is_retriable());
+        assert!(!Error::from(ValidationError::NoNameServer).is_retriable());
         assert_eq!(
             server(ResponseCode::GO_AWAY).response_code(),
             Some(ResponseCode::GO_AWAY)
         );
+    }
+
+    #[test]
+    fn retries_exhausted_answers_for_its_last_error() {
+        let timeout = Error::Timeout {
+            addr: "127.0.0.1:10911".into(),
+            code: RequestCode::SEND_MESSAGE_V2,
+            timeout: Duration::from_secs(1),
+        };
+        let exhausted = |last: Error| Error::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(last),
+        };
+        let e = exhausted(timeout);
+        assert!(e.is_timeout() && e.is_retriable());
+        let e = exhausted(Error::Server {
+            addr: "a".into(),
+            code: ResponseCode::MESSAGE_ILLEGAL,
+            remark: String::new(),
+        });
+        assert!(!e.is_timeout() && !e.is_retriable());
+        assert_eq!(e.response_code(), Some(ResponseCode::MESSAGE_ILLEGAL));
     }
 }

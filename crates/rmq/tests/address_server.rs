@@ -46,8 +46,11 @@ async fn the_client_follows_the_address_server() {
     let (url, server) = address_server(Arc::clone(&body)).await;
 
     let producer = Producer::builder("addr_group")
-        .address_server(&url, Duration::from_millis(100), Duration::from_millis(200))
-        .poll_name_server_interval(Duration::from_millis(200))
+        .client(
+            rmq::ClientConfig::new()
+                .address_server(&url, Duration::from_millis(100), Duration::from_millis(200))
+                .poll_name_server_interval(Duration::from_millis(200)),
+        )
         .start()
         .await
         .unwrap();
@@ -83,7 +86,10 @@ async fn no_name_server_at_all_is_a_clear_error() {
     match std::env::var("NAMESRV_ADDR") {
         Err(_) => {
             let err = Producer::builder("lonely").start().await.unwrap_err();
-            assert!(matches!(err, Error::NoNameServer), "{err}");
+            assert!(
+                matches!(err, Error::Validation(rmq::ValidationError::NoNameServer)),
+                "{err}"
+            );
             assert!(err.to_string().contains("NAMESRV_ADDR"));
         }
         Ok(v) => println!(

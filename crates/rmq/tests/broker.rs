@@ -15,7 +15,10 @@ use rmq::Error;
 #[tokio::test]
 async fn route_of_tbw102_names_the_local_broker() {
     let api = api().await;
-    let route = api.topic_route("TBW102").await.expect("TBW102 route");
+    let route = api
+        .topic_route("TBW102", api.deadline())
+        .await
+        .expect("TBW102 route");
     let broker = route
         .broker_datas
         .iter()
@@ -38,7 +41,7 @@ async fn route_of_a_created_topic_and_of_a_missing_one() {
     let api = api().await;
     let topic = unique("RouteTopic");
     create_topic(&api, &topic, 3).await;
-    let route = api.topic_route(&topic).await.unwrap();
+    let route = api.topic_route(&topic, api.deadline()).await.unwrap();
     let q = route
         .queue_datas
         .iter()
@@ -53,7 +56,10 @@ async fn route_of_a_created_topic_and_of_a_missing_one() {
         Some(&broker_a())
     );
 
-    let err = api.topic_route(&unique("NoSuchTopic")).await.unwrap_err();
+    let err = api
+        .topic_route(&unique("NoSuchTopic"), api.deadline())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.response_code(),
         Some(ResponseCode::TOPIC_NOT_EXIST),
@@ -87,7 +93,7 @@ async fn heartbeat_with_a_producer_group_is_accepted_and_listed() {
         }],
     };
     let broker_version = api
-        .heartbeat(&broker_a(), &data)
+        .heartbeat(&broker_a(), &data, api.deadline())
         .await
         .expect("heartbeat accepted");
     assert!(broker_version >= 399, "broker version {broker_version}");
@@ -95,7 +101,7 @@ async fn heartbeat_with_a_producer_group_is_accepted_and_listed() {
     assert_eq!(conns.connection_set.len(), 1);
     assert_eq!(conns.connection_set[0].client_id, client_id);
     // And it leaves again.
-    api.unregister_producer(&broker_a(), &client_id, &group)
+    api.unregister_client(&broker_a(), &client_id, Some(&group), None, api.deadline())
         .await
         .unwrap();
     let after = api.producer_connections(&broker_a(), &group).await;
@@ -137,8 +143,11 @@ async fn one_send_message_v2_is_stored() {
             .command(RequestCode::SEND_MESSAGE_V2, Some(&header))
             .with_body(&b"hello from rust"[..]);
         cmd.serialize_type = serialize_type;
-        let resp =
-            expect_success(&broker_a(), api.invoke(&broker_a(), cmd).await.unwrap()).unwrap();
+        let resp = expect_success(
+            &broker_a(),
+            api.invoke(&broker_a(), cmd, api.deadline()).await.unwrap(),
+        )
+        .unwrap();
         let h: SendMessageResponseHeader = resp.decode_header().expect("send response header");
         assert_eq!(h.queue_id, 1);
         assert!(h.queue_offset >= 0);
@@ -160,7 +169,11 @@ async fn one_send_message_v2_is_stored() {
 async fn broker_rejects_unknown_request_codes_and_the_connection_survives() {
     let api = api().await;
     let resp = api
-        .invoke(&broker_a(), api.command(RequestCode(4321), None))
+        .invoke(
+            &broker_a(),
+            api.command(RequestCode(4321), None),
+            api.deadline(),
+        )
         .await
         .unwrap();
     assert_eq!(

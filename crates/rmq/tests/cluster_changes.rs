@@ -27,9 +27,12 @@ async fn rocketmq(args: &[&str]) {
 async fn a_stopped_broker_leaves_the_broker_table_and_a_restarted_one_returns() {
     let _turn = CLUSTER.lock().await;
     let producer = Producer::builder(unique("membership"))
-        .name_server(&namesrv())
-        .poll_name_server_interval(Duration::from_secs(1))
-        .heartbeat_interval(Duration::from_secs(1))
+        .client(
+            rmq::ClientConfig::new()
+                .name_server(&namesrv())
+                .poll_name_server_interval(Duration::from_secs(1))
+                .heartbeat_interval(Duration::from_secs(1)),
+        )
         .start()
         .await
         .unwrap();

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::broker::{api, create_topic, is_v4, namesrv, unique, version};
-use rmq::protocol::CompressionType;
+use rmq::CompressionType;
 use rmq::{Message, Producer};
 
 struct Expected {

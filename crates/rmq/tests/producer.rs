@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::broker::{api, broker_a, namesrv, unique, wait_for};
-use rmq::client::ValidationError;
+use rmq::ValidationError;
 use rmq::{Error, Message, Producer, ProducerState, SendStatus};
 
 async fn listed(group: &str) -> Vec<String> {
@@ -106,10 +106,7 @@ async fn same_instance_name_shares_one_instance_and_one_connection_per_broker() 
     assert!(
         matches!(
             err,
-            Error::Config {
-                field: "instance name",
-                ..
-            }
+            Error::Validation(ValidationError::ClientIdInUse { .. })
         ),
         "{err}"
     );
@@ -154,8 +151,11 @@ async fn route_changes_are_seen_within_two_poll_intervals() {
     common::broker::create_topic(&api, &topic, 2).await;
     let interval = Duration::from_secs(1);
     let producer = Producer::builder(unique("poll_group"))
-        .name_server(&namesrv())
-        .poll_name_server_interval(interval)
+        .client(
+            rmq::ClientConfig::new()
+                .name_server(&namesrv())
+                .poll_name_server_interval(interval),
+        )
         .start()
         .await
         .unwrap();
@@ -233,10 +233,10 @@ async fn validation_errors_come_before_any_network() {
     assert!(
         matches!(
             err,
-            Error::Config {
+            Error::Validation(ValidationError::InvalidAddress {
                 field: "name server address",
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -264,8 +264,7 @@ async fn validation_errors_come_before_any_network() {
         "{err}"
     );
     let err = Producer::builder("ok")
-        .name_server(bad_ns)
-        .unit_name("")
+        .client(rmq::ClientConfig::new().name_server(bad_ns).unit_name(""))
         .start()
         .await
         .unwrap_err();

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use common::broker::{api, broker_a, create_topic, is_v4, namesrv, unique};
 use common::fake_cluster::{FakeBroker, FakeNameServer};
-use rmq::client::{ClientApi, ValidationError};
-use rmq::producer::{SelectByHash, SelectRandom};
+use rmq::client::ClientApi;
 use rmq::protocol::{decode_offset_msg_id, CompressionType, StoredMessage};
+use rmq::ValidationError;
 use rmq::{Error, Message, Producer, SendResult, SendStatus};
+use rmq::{SelectByHash, SelectRandom};
 
 async fn producer(group: &str) -> Producer {
     Producer::builder(group)
@@ -233,8 +234,11 @@ async fn a_stalled_broker_gets_a_timeout_within_the_deadline() {
     let (ns, hold) = stalling_cluster().await;
     let send_timeout = Duration::from_millis(1500);
     let producer = Producer::builder("deadline_group")
-        .name_server(&ns.addr)
-        .api_timeout(Duration::from_millis(200))
+        .client(
+            rmq::ClientConfig::new()
+                .name_server(&ns.addr)
+                .api_timeout(Duration::from_millis(200)),
+        )
         .send_timeout(send_timeout)
         .retries(2)
         .start()
@@ -412,11 +416,7 @@ async fn every_message_rule_fails_before_the_network() {
             _ => assert_eq!(err.to_string(), Error::from(expected).to_string()),
         }
     }
-    let queue = rmq::client::MessageQueue {
-        topic: "Other".into(),
-        broker_name: "b".into(),
-        queue_id: 0,
-    };
+    let queue = rmq::MessageQueue::new("Other", "b", 0);
     let err = producer
         .send_to_queue(Message::new("T", "x"), &queue)
         .await

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::fake_cluster::{stored_message, FakeBroker, FakeNameServer};
-use rmq::producer::TransactionCheck;
+use rmq::client::TransactionCheck;
 use rmq::protocol::{HeartbeatData, RemotingCommand, RequestCode, ResponseCode};
 use rmq::Producer;
 use tokio::sync::mpsc;
@@ -197,8 +197,11 @@ async fn a_slow_peer_does_not_stall_start_beyond_the_api_timeout() {
     });
     let started = tokio::time::Instant::now();
     let producer = Producer::builder("stalled_ns")
-        .name_server(&addr)
-        .api_timeout(Duration::from_millis(300))
+        .client(
+            rmq::ClientConfig::new()
+                .name_server(&addr)
+                .api_timeout(Duration::from_millis(300)),
+        )
         .start()
         .await
         .expect("start succeeds without a route, like Java");

@@ -18,10 +18,7 @@ pub(crate) async fn fetch(url: &str, timeout: Duration) -> Result<String> {
         .connect_timeout(timeout)
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
+    let millis = crate::util::now_ms();
     let resp = client
         .get(url)
         .header("Client-Version", "V4_9_3")

@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tracing::{debug, info};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
     decode_stored_messages, ClusterInfo, CommandHeader, CreateTopicRequestHeader,
     GetProducerConnectionListRequestHeader, GetRouteInfoRequestHeader, HeartbeatData, LanguageCode,
@@ -42,8 +43,8 @@ impl Default for WireIdentity {
 /// Parses a `;`-separated name-server list (`"a:9876;b:9876"`), validating each `host:port`.
 ///
 /// # Errors
-/// [`Error::Config`] for an entry that is not `host:port`.
-pub fn parse_name_servers(list: &str) -> Result<Vec<String>> {
+/// [`ValidationError::InvalidAddress`] for an entry that is not `host:port`.
+pub fn parse_name_servers(list: &str) -> Result<Vec<String>, ValidationError> {
     let mut out = Vec::new();
     for entry in list.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         let entry = entry.strip_prefix("http://").unwrap_or(entry);
@@ -51,9 +52,9 @@ pub fn parse_name_servers(list: &str) -> Result<Vec<String>> {
             !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
         });
         if !valid {
-            return Err(Error::Config {
+            return Err(ValidationError::InvalidAddress {
                 field: "name server address",
-                reason: format!("{entry:?} is not host:port"),
+                value: entry.to_string(),
             });
         }
         if !out.iter().any(|a| a == entry) {
@@ -173,14 +174,20 @@ impl ClientApi {
         cmd
     }
 
-    /// Sends `cmd` to a name server: the last one that worked, else each in turn.
+    /// Sends `cmd` to a name server before `deadline`: the last one that worked, else each in
+    /// turn, each attempt getting an equal share of the time left. Returns the answer and the
+    /// address that gave it.
     ///
     /// # Errors
-    /// [`Error::NoNameServer`], or the last name server's error.
-    pub async fn invoke_name_server(&self, cmd: RemotingCommand) -> Result<RemotingCommand> {
+    /// [`ValidationError::NoNameServer`], or the last name server's error.
+    pub async fn invoke_name_server(
+        &self,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<(String, RemotingCommand)> {
         let list = self.name_servers();
         if list.is_empty() {
-            return Err(Error::NoNameServer);
+            return Err(ValidationError::NoNameServer.into());
         }
         let start = self.chosen.load(Ordering::Relaxed);
         let mut last_err = None;
@@ -191,10 +198,12 @@ impl ClientApi {
             if i > 0 {
                 attempt.opaque = crate::protocol::next_opaque();
             }
-            match self.pool.request(addr, attempt, self.timeout).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let share = left / u32::try_from(list.len() - i).unwrap_or(u32::MAX);
+            match self.pool.request(addr, attempt, share).await {
                 Ok(resp) => {
                     self.chosen.store(index, Ordering::Relaxed);
-                    return Ok(resp);
+                    return Ok((addr.clone(), resp));
                 }
                 Err(e) if e.is_retriable() => {
                     debug!(addr = %addr, error = %e, "name server failed, trying the next");
@@ -205,28 +214,39 @@ impl ClientApi {
         }
         self.chosen
             .store((start + 1) % list.len(), Ordering::Relaxed);
-        Err(last_err.unwrap_or(Error::NoNameServer))
+        Err(last_err.unwrap_or_else(|| ValidationError::NoNameServer.into()))
     }
 
-    /// Sends `cmd` to the broker at `addr` with the API timeout.
+    /// The deadline of a call made now with the API timeout.
+    pub fn deadline(&self) -> Instant {
+        crate::util::deadline_after(self.timeout)
+    }
+
+    /// Sends `cmd` to the server at `addr`, answering before `deadline`.
     ///
     /// # Errors
     /// Transport errors.
-    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand) -> Result<RemotingCommand> {
-        self.pool.request(addr, cmd, self.timeout).await
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        self.pool.request(addr, cmd, timeout).await
     }
 
     /// Route of `topic` (`GET_ROUTEINFO_BY_TOPIC`).
     ///
     /// # Errors
     /// [`Error::Server`] with `TOPIC_NOT_EXIST` when the name server has no route.
-    pub async fn topic_route(&self, topic: &str) -> Result<TopicRouteData> {
+    pub async fn topic_route(&self, topic: &str, deadline: Instant) -> Result<TopicRouteData> {
         let header = GetRouteInfoRequestHeader {
             topic: topic.to_string(),
             accept_standard_json_only: Some(true),
         };
         let cmd = self.command(RequestCode::GET_ROUTEINFO_BY_TOPIC, Some(&header));
-        self.name_server_body(cmd, "route", TopicRouteData::from_json)
+        self.name_server_body(cmd, deadline, "route", TopicRouteData::from_json)
             .await
     }
 
@@ -234,15 +254,11 @@ impl ClientApi {
     async fn name_server_body<T>(
         &self,
         cmd: RemotingCommand,
+        deadline: Instant,
         what: &str,
         parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
     ) -> Result<T> {
-        let resp = self.invoke_name_server(cmd).await?;
-        let addr = self
-            .name_servers()
-            .get(self.chosen.load(Ordering::Relaxed))
-            .cloned()
-            .unwrap_or_default();
+        let (addr, resp) = self.invoke_name_server(cmd, deadline).await?;
         let resp = expect_success(&addr, resp)?;
         parse(&resp.body).map_err(|e| Error::invalid_response(&addr, format!("{what} body: {e}")))
     }
@@ -253,7 +269,7 @@ impl ClientApi {
     /// Transport errors, or an error response.
     pub async fn cluster_info(&self) -> Result<ClusterInfo> {
         let cmd = self.command(RequestCode::GET_BROKER_CLUSTER_INFO, None);
-        self.name_server_body(cmd, "cluster", ClusterInfo::from_json)
+        self.name_server_body(cmd, self.deadline(), "cluster", ClusterInfo::from_json)
             .await
     }
 
@@ -261,31 +277,38 @@ impl ClientApi {
     ///
     /// # Errors
     /// Transport errors, or an error response.
-    pub async fn heartbeat(&self, addr: &str, data: &HeartbeatData) -> Result<i32> {
+    pub async fn heartbeat(
+        &self,
+        addr: &str,
+        data: &HeartbeatData,
+        deadline: Instant,
+    ) -> Result<i32> {
         let cmd = self
             .command(RequestCode::HEART_BEAT, None)
             .with_body(data.to_json());
-        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        let resp = expect_success(addr, self.invoke(addr, cmd, deadline).await?)?;
         Ok(resp.version)
     }
 
-    /// Unregisters a producer group of `client_id` from the broker at `addr`.
+    /// Unregisters a producer and/or consumer group of `client_id` from the broker at `addr`.
     ///
     /// # Errors
     /// Transport errors, or an error response.
-    pub async fn unregister_producer(
+    pub async fn unregister_client(
         &self,
         addr: &str,
         client_id: &str,
-        group: &str,
+        producer_group: Option<&str>,
+        consumer_group: Option<&str>,
+        deadline: Instant,
     ) -> Result<()> {
         let header = UnregisterClientRequestHeader {
             client_id: client_id.to_string(),
-            producer_group: Some(group.to_string()),
-            consumer_group: None,
+            producer_group: producer_group.map(str::to_string),
+            consumer_group: consumer_group.map(str::to_string),
         };
         let cmd = self.command(RequestCode::UNREGISTER_CLIENT, Some(&header));
-        expect_success(addr, self.invoke(addr, cmd).await?).map(drop)
+        expect_success(addr, self.invoke(addr, cmd, deadline).await?).map(drop)
     }
 
     /// Producer connections of `group` on the broker at `addr` (`GET_PRODUCER_CONNECTION_LIST`).
@@ -301,7 +324,7 @@ impl ClientApi {
             producer_group: group.to_string(),
         };
         let cmd = self.command(RequestCode::GET_PRODUCER_CONNECTION_LIST, Some(&header));
-        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
         ProducerConnection::from_json(&resp.body)
             .map_err(|e| Error::invalid_response(addr, format!("producer connections: {e}")))
     }
@@ -312,7 +335,7 @@ impl ClientApi {
     /// Transport errors, or an error response.
     pub async fn create_topic(&self, addr: &str, header: &CreateTopicRequestHeader) -> Result<()> {
         let cmd = self.command(RequestCode::UPDATE_AND_CREATE_TOPIC, Some(header));
-        expect_success(addr, self.invoke(addr, cmd).await?).map(drop)
+        expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?).map(drop)
     }
 
     /// Reads one stored message by its commit-log offset from the broker at `addr`
@@ -331,7 +354,7 @@ impl ClientApi {
             topic: topic.map(str::to_string),
         };
         let cmd = self.command(RequestCode::VIEW_MESSAGE_BY_ID, Some(&header));
-        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
         let mut msgs = decode_stored_messages(resp.body)
             .map_err(|e| Error::invalid_response(addr, format!("stored message: {e}")))?;
         if msgs.is_empty() {
@@ -350,7 +373,7 @@ impl ClientApi {
             queue_id,
         };
         let cmd = self.command(RequestCode::GET_MAX_OFFSET, Some(&header));
-        let resp = expect_success(addr, self.invoke(addr, cmd).await?)?;
+        let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
         let h: QueueOffsetResponseHeader = resp
             .decode_header()
             .map_err(|e| Error::invalid_response(addr, e))?;
@@ -407,7 +430,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    Error::Config {
+                    ValidationError::InvalidAddress {
                         field: "name server address",
                         ..
                     }

@@ -1,147 +1,46 @@
-//! The client instance shared by every producer with the same client id (Java
-//! `MQClientInstance`): connections, routes, brokers, publish info, registered groups, and the
-//! scheduled work that keeps them fresh.
+//! The client instance shared by every producer and consumer with the same client id (Java
+//! `MQClientInstance`): connections, routes, brokers, publish info, the member tables, and the
+//! periodic jobs that keep them fresh.
 //!
-//! Consumers will live here too (the pull and rebalance services of the Java instance); the
-//! consumer table is empty for now, and heartbeats carry an empty consumer set.
+//! ```text
+//!  ClientInstance::join(config, group, member)        one instance per client id, per process
+//!    resolve DEFAULT → PID#nanotime, client id IP@instance[@unit]
+//!    get or create (settings must agree) ─ register the member (retry on a dying instance)
+//!  start(): once ─ address-server fetch, then one task per periodic job under one token:
+//!    route refresh (pollNameServerInterval) │ heartbeat + offline-broker cleanup
+//!    (heartbeatBrokerInterval) │ address-server fetch │ later: rebalance, offset persistence
+//!  leave(kind, group): UNREGISTER_CLIENT everywhere; the last member stops the instance
+//! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::api::{parse_name_servers, ClientApi, WireIdentity};
+use super::api::{parse_name_servers, ClientApi};
+use super::config::{redact_url, AddressServer, InstanceConfig};
+use super::members::{JoinRefused, Member, MemberKind, Members, ProducerMember, TransactionCheck};
 use super::processor::ClientRequestProcessor;
 use super::route::TopicPublishInfo;
 use super::validate::CLIENT_INNER_PRODUCER_GROUP;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{HeartbeatData, ProducerData, ResponseCode, TopicRouteData, MASTER_ID};
-use crate::remoting::{ConnectionConfig, ConnectionPool, RpcHook, ServerRequestHandler};
+use crate::remoting::{ConnectionPool, ServerRequestHandler};
+use crate::util::deadline_after;
 
-/// Where the name-server list comes from when none is given: an HTTP address server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressServer {
-    /// URL answering with a `;`-separated list (Java `rocketmq.namesrv.domain` URL).
-    pub url: String,
-    /// Delay before the first periodic fetch (Java: 10 s); one fetch also happens at start.
-    pub first_delay: Duration,
-    /// Interval between fetches (Java: 2 minutes).
-    pub interval: Duration,
-}
-
-/// Settings of a client instance. Producers that share an instance must agree on all of them.
-#[derive(Clone)]
-pub struct InstanceConfig {
-    /// Name servers given directly.
-    pub name_servers: Vec<String>,
-    /// Address server, when the list comes from HTTP.
-    pub address_server: Option<AddressServer>,
-    /// The IP in the client id.
-    pub client_ip: String,
-    /// The instance name in the client id (already resolved from `DEFAULT`).
-    pub instance_name: String,
-    /// Optional unit name, the third part of the client id.
-    pub unit_name: Option<String>,
-    /// Route refresh interval (Java `pollNameServerInterval`, 30 s).
-    pub poll_name_server_interval: Duration,
-    /// Heartbeat interval (Java `heartbeatBrokerInterval`, 30 s).
-    pub heartbeat_broker_interval: Duration,
-    /// Timeout of route, heartbeat and unregister calls (Java `mqClientApiTimeout`, 3 s).
-    pub api_timeout: Duration,
-    /// What every request declares (language, version, header format).
-    pub identity: WireIdentity,
-    /// Connection settings.
-    pub connection: ConnectionConfig,
-    /// The RPC hook, if any.
-    pub rpc_hook: Option<Arc<dyn RpcHook>>,
-}
-
-impl fmt::Debug for InstanceConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InstanceConfig")
-            .field("name_servers", &self.name_servers)
-            .field("address_server", &self.address_server)
-            .field("client_ip", &self.client_ip)
-            .field("instance_name", &self.instance_name)
-            .field("unit_name", &self.unit_name)
-            .field("poll_name_server_interval", &self.poll_name_server_interval)
-            .field("heartbeat_broker_interval", &self.heartbeat_broker_interval)
-            .field("api_timeout", &self.api_timeout)
-            .field("identity", &self.identity)
-            .field("connection", &self.connection)
-            .field("rpc_hook", &self.rpc_hook.is_some())
-            .finish()
-    }
-}
-
-impl InstanceConfig {
-    /// `IP@instanceName[@unitName]` (Java `buildMQClientId`).
-    pub fn client_id(&self) -> String {
-        match &self.unit_name {
-            Some(unit) if !unit.is_empty() => {
-                format!("{}@{}@{}", self.client_ip, self.instance_name, unit)
-            }
-            _ => format!("{}@{}", self.client_ip, self.instance_name),
-        }
-    }
-
-    /// Settings that differ from `other`, by name (empty when an instance can be shared).
-    fn differences(&self, other: &Self) -> Vec<&'static str> {
-        let mut diff = Vec::new();
-        let sorted = |v: &[String]| {
-            let mut v = v.to_vec();
-            v.sort();
-            v
-        };
-        if sorted(&self.name_servers) != sorted(&other.name_servers) {
-            diff.push("name servers");
-        }
-        if self.address_server != other.address_server {
-            diff.push("address server");
-        }
-        if self.poll_name_server_interval != other.poll_name_server_interval {
-            diff.push("poll name server interval");
-        }
-        if self.heartbeat_broker_interval != other.heartbeat_broker_interval {
-            diff.push("heartbeat interval");
-        }
-        if self.api_timeout != other.api_timeout {
-            diff.push("api timeout");
-        }
-        if self.identity.language != other.identity.language
-            || self.identity.version != other.identity.version
-            || self.identity.serialize_type != other.identity.serialize_type
-        {
-            diff.push("language/version/header format");
-        }
-        let same_hook = match (&self.rpc_hook, &other.rpc_hook) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        if !same_hook {
-            diff.push("rpc hook");
-        }
-        diff
-    }
-}
-
-/// What the instance needs to know about a registered producer.
-pub(crate) trait RegisteredProducer: Send + Sync + 'static {
-    /// A broker asks about a transaction of this group.
-    fn check_transaction_state(&self, check: crate::producer::TransactionCheck);
-}
-
-/// Registration of the instance's own inner producer group.
+/// The instance's own inner producer group: registered, answers nothing.
 struct InnerProducer;
 
-impl RegisteredProducer for InnerProducer {
-    fn check_transaction_state(&self, check: crate::producer::TransactionCheck) {
+impl ProducerMember for InnerProducer {
+    fn check_transaction_state(&self, check: TransactionCheck) {
         debug!(group = CLIENT_INNER_PRODUCER_GROUP, txid = ?check.transaction_id, "transaction check for the inner producer ignored");
     }
 }
@@ -153,74 +52,110 @@ static INSTANCES: LazyLock<Mutex<HashMap<String, Weak<ClientInstance>>>> =
 /// Broker name to broker id to address.
 pub type BrokerTable = HashMap<String, BTreeMap<i64, String>>;
 
+/// How often a member retries joining when the instance it found is just stopping.
+const JOIN_ATTEMPTS: usize = 3;
+
 /// The shared client instance. See the module docs.
 pub struct ClientInstance {
     client_id: String,
     config: InstanceConfig,
     api: ClientApi,
+    members: Arc<Members>,
     routes: RwLock<HashMap<String, Arc<TopicRouteData>>>,
     brokers: RwLock<BrokerTable>,
     publish: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
-    producers: Mutex<HashMap<String, Arc<dyn RegisteredProducer>>>,
-    /// Serializes route updates so two ticks never interleave table changes.
+    /// Serializes route updates so two refreshes never interleave table changes.
     route_update: tokio::sync::Mutex<()>,
+    /// Cancels every periodic job.
     token: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
-    started: std::sync::atomic::AtomicBool,
-    /// Set (under the producer-table lock) when the last producer left: no one may join.
-    closing: std::sync::atomic::AtomicBool,
+    jobs: Mutex<Vec<JoinHandle<()>>>,
+    started: AtomicBool,
 }
 
 impl fmt::Debug for ClientInstance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientInstance")
             .field("client_id", &self.client_id)
-            .field("producer_groups", &self.producer_groups())
+            .field("members", &self.members)
             .finish_non_exhaustive()
     }
 }
 
 impl Drop for ClientInstance {
     fn drop(&mut self) {
-        // No I/O here: the scheduled task sees the token and ends.
+        // No I/O here: the periodic jobs see the token and end.
         self.token.cancel();
     }
 }
 
 impl ClientInstance {
-    /// The running instance for `config.client_id()`, or a new one (not started yet).
+    /// Joins `member` under `group` to the instance of `config`'s client id, creating the
+    /// instance if there is none: resolves the instance name `DEFAULT` to `PID#nanotime`,
+    /// builds the client id, gets or creates the process-wide instance (whose settings must
+    /// agree), and registers the member. `make` builds the member for the instance it will
+    /// join; an instance whose last member is just leaving refuses it, and a fresh instance is
+    /// made instead.
     ///
     /// # Errors
-    /// [`Error::Config`] when an instance with this client id exists with other settings
-    /// (the Java client silently shares it: apache/rocketmq#1247).
-    pub fn get_or_create(config: InstanceConfig) -> Result<Arc<Self>> {
+    /// [`ValidationError::ClientIdInUse`], [`Error::DuplicateGroup`].
+    pub(crate) fn join<T>(
+        config: &InstanceConfig,
+        group: &str,
+        mut make: impl FnMut(&Arc<Self>) -> (T, Member),
+    ) -> Result<(Arc<Self>, T)> {
+        let config = config.resolved();
+        debug!(step = "instance_name", instance_name = %config.instance_name, "instance name resolved");
+        for _ in 0..JOIN_ATTEMPTS {
+            let instance = Self::get_or_create(&config)?;
+            let (value, member) = make(&instance);
+            let kind = member.kind();
+            match instance.members.join(group, member) {
+                Ok(()) => {
+                    info!(client_id = %instance.client_id, group, ?kind, "member registered");
+                    return Ok((instance, value));
+                }
+                Err(JoinRefused::Duplicate) => {
+                    return Err(Error::DuplicateGroup {
+                        group: group.to_string(),
+                        client_id: instance.client_id.clone(),
+                    })
+                }
+                Err(JoinRefused::Closing) => {
+                    debug!(client_id = %instance.client_id, "instance is stopping; making a new one");
+                }
+            }
+        }
+        // Three instances in a row stopped while we joined: only a client that starts and
+        // stops members of this client id in a tight loop gets here.
+        Err(Error::Shutdown)
+    }
+
+    /// The running instance for `config.client_id()`, or a new one (not started yet).
+    fn get_or_create(config: &InstanceConfig) -> Result<Arc<Self>> {
         let client_id = config.client_id();
         let mut table = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = table.get(&client_id).and_then(Weak::upgrade) {
-            if !existing.is_closing() {
-                let diff = existing.config.differences(&config);
+            if !existing.members.is_closed() {
+                let diff = existing.config.differences(config);
                 if !diff.is_empty() {
-                    return Err(Error::Config {
-                        field: "instance name",
-                        reason: format!(
-                            "client id {client_id} is already used by a client instance with different {}; \
-                             give this producer another instance name",
-                            diff.join(", ")
-                        ),
-                    });
+                    return Err(ValidationError::ClientIdInUse {
+                        client_id,
+                        differences: diff.join(", "),
+                    }
+                    .into());
                 }
                 debug!(client_id = %client_id, "reusing client instance");
                 return Ok(existing);
             }
         }
-        let processor = Arc::new(ClientRequestProcessor::new(client_id.clone()));
-        let mut connection = config.connection.clone();
-        if let Some(hook) = &config.rpc_hook {
-            connection.rpc_hooks.push(Arc::clone(hook));
-        }
+        let members = Arc::new(Members::default());
+        let inner = Member::Producer(Arc::new(InnerProducer));
+        // A fresh table: the inner group always joins.
+        let _ = members.join(CLIENT_INNER_PRODUCER_GROUP, inner);
+        let processor = ClientRequestProcessor::new(client_id.clone(), Arc::clone(&members));
         let pool = Arc::new(ConnectionPool::new(
-            connection,
-            Arc::clone(&processor) as Arc<dyn ServerRequestHandler>,
+            config.connection.clone(),
+            Arc::new(processor) as Arc<dyn ServerRequestHandler>,
         ));
         let api = ClientApi::new(
             pool,
@@ -230,22 +165,17 @@ impl ClientInstance {
         );
         let instance = Arc::new(Self {
             client_id: client_id.clone(),
-            config,
+            config: config.clone(),
             api,
+            members,
             routes: RwLock::default(),
             brokers: RwLock::default(),
             publish: RwLock::default(),
-            producers: Mutex::new(HashMap::from([(
-                CLIENT_INNER_PRODUCER_GROUP.to_string(),
-                Arc::new(InnerProducer) as Arc<dyn RegisteredProducer>,
-            )])),
             route_update: tokio::sync::Mutex::new(()),
             token: CancellationToken::new(),
-            task: Mutex::new(None),
-            started: std::sync::atomic::AtomicBool::new(false),
-            closing: std::sync::atomic::AtomicBool::new(false),
+            jobs: Mutex::new(Vec::new()),
+            started: AtomicBool::new(false),
         });
-        processor.attach(Arc::downgrade(&instance));
         table.retain(|_, w| w.strong_count() > 0);
         table.insert(client_id.clone(), Arc::downgrade(&instance));
         info!(client_id = %client_id, "created client instance");
@@ -267,17 +197,15 @@ impl ClientInstance {
         &self.api
     }
 
-    /// Registered groups, including the instance's own `CLIENT_INNER_PRODUCER`, sorted.
+    /// The member tables.
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
+    /// Registered producer groups, including the instance's own `CLIENT_INNER_PRODUCER`,
+    /// sorted.
     pub fn producer_groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = self
-            .producers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        groups.sort();
-        groups
+        self.members.producer_groups()
     }
 
     /// Snapshot of the route table.
@@ -327,39 +255,6 @@ impl ClientInstance {
         self.token.is_cancelled()
     }
 
-    /// Whether the instance is stopping or stopped (its last producer left).
-    fn is_closing(&self) -> bool {
-        self.closing.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub(crate) fn register_producer(
-        &self,
-        group: &str,
-        producer: Arc<dyn RegisteredProducer>,
-    ) -> Result<()> {
-        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        if self.is_closing() {
-            return Err(Error::Shutdown);
-        }
-        if producers.contains_key(group) {
-            return Err(Error::DuplicateGroup {
-                group: group.to_string(),
-                client_id: self.client_id.clone(),
-            });
-        }
-        producers.insert(group.to_string(), producer);
-        info!(client_id = %self.client_id, group, "producer registered");
-        Ok(())
-    }
-
-    pub(crate) fn producer(&self, group: &str) -> Option<Arc<dyn RegisteredProducer>> {
-        self.producers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(group)
-            .cloned()
-    }
-
     /// Stores publish info built from the auto-create template for `topic`, unless a usable
     /// one exists already; the topic's own route replaces it once the name server has one.
     pub fn set_template_publish_info(
@@ -375,7 +270,7 @@ impl ClientInstance {
         Arc::clone(slot)
     }
 
-    /// Adds `topic` to the publish table (empty until its route is known), so the scheduled
+    /// Adds `topic` to the publish table (empty until its route is known), so the route
     /// refresh keeps its route current.
     pub fn add_publish_topic(&self, topic: &str) {
         self.publish
@@ -385,33 +280,112 @@ impl ClientInstance {
             .or_default();
     }
 
-    /// Starts the scheduled work once; later calls do nothing.
+    /// Starts the periodic jobs once; later calls do nothing. With an address server, fetches
+    /// the name-server list first (within the API timeout).
     pub(crate) async fn start(self: &Arc<Self>) {
-        if self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if self.started.swap(true, Ordering::SeqCst) {
             return;
         }
         if let Some(server) = &self.config.address_server {
             // Java fetches once at start, then on the schedule.
             if let Err(e) = self.fetch_name_servers(server).await {
-                warn!(client_id = %self.client_id, url = %server.url, error = %e, "address server fetch failed");
+                warn!(client_id = %self.client_id, url = %redact_url(&server.url), error = %e, "address server fetch failed");
             }
         }
-        let task = tokio::spawn(scheduled(
-            Arc::downgrade(self),
-            self.token.clone(),
-            self.config.clone(),
-        ));
-        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let config = &self.config;
+        // Java polls 10 ms after start; a member's start has just fetched the routes it needs,
+        // so the first refresh waits a full interval.
+        self.spawn_job(
+            "route refresh",
+            config.poll_name_server_interval,
+            config.poll_name_server_interval,
+            |instance| async move { instance.update_all_routes().await },
+        );
+        self.spawn_job(
+            "heartbeat",
+            Duration::from_secs(1),
+            config.heartbeat_broker_interval,
+            |instance| async move {
+                instance.clean_offline_brokers();
+                instance.heartbeat_all().await;
+            },
+        );
+        if let Some(server) = &config.address_server {
+            self.spawn_job(
+                "address server fetch",
+                server.first_delay,
+                server.interval,
+                |instance| async move {
+                    let Some(server) = instance.config.address_server.clone() else {
+                        return;
+                    };
+                    match instance.fetch_name_servers(&server).await {
+                        Ok(changed) => debug!(changed, "address server fetched"),
+                        Err(e) => {
+                            warn!(url = %redact_url(&server.url), error = %e, "address server fetch failed")
+                        }
+                    }
+                },
+            );
+        }
         info!(client_id = %self.client_id, "client instance started");
+    }
+
+    /// Runs `job` every `every` (first after `first`) on its own task until the instance
+    /// stops. Each run gets a bounded time, so a stuck call never stalls a job for long; the
+    /// task holds the instance only while a run lasts, so a forgotten instance still stops.
+    pub(crate) fn spawn_job<F, Fut>(
+        self: &Arc<Self>,
+        name: &'static str,
+        first: Duration,
+        every: Duration,
+        job: F,
+    ) where
+        F: Fn(Arc<Self>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let weak = Arc::downgrade(self);
+        let token = self.token.clone();
+        let budget = self.config.api_timeout.saturating_mul(4);
+        let client_id = self.client_id.clone();
+        let handle = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(Instant::now() + first, every);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                let Some(instance) = weak.upgrade() else {
+                    break;
+                };
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    run = tokio::time::timeout(budget, job(instance)) => {
+                        if run.is_err() {
+                            warn!(client_id = %client_id, job = name, ?budget, "periodic job timed out");
+                        }
+                    }
+                }
+            }
+            debug!(client_id = %client_id, job = name, "periodic job ended");
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
     }
 
     /// Asks the address server for the name-server list and applies it when it changed.
     async fn fetch_name_servers(&self, server: &AddressServer) -> Result<bool> {
         let list = super::address::fetch(&server.url, self.config.api_timeout).await?;
-        let servers = parse_name_servers(&list)?;
+        let servers = parse_name_servers(&list).map_err(|e| Error::InvalidResponse {
+            addr: redact_url(&server.url),
+            reason: e.to_string(),
+        })?;
         if servers.is_empty() {
             return Err(Error::InvalidResponse {
-                addr: server.url.clone(),
+                addr: redact_url(&server.url),
                 reason: "empty name-server list".into(),
             });
         }
@@ -422,29 +396,33 @@ impl ClientInstance {
     /// Returns whether anything changed. A topic the name server does not know is not an error.
     ///
     /// # Errors
-    /// Transport errors talking to the name server.
-    pub async fn update_topic_route(&self, topic: &str) -> Result<bool> {
+    /// Transport errors talking to the name servers.
+    pub async fn update_topic_route(&self, topic: &str, deadline: Instant) -> Result<bool> {
         let _serial = self.route_update.lock().await;
-        self.update_topic_route_locked(topic).await
+        self.update_topic_route_locked(topic, deadline).await
     }
 
     /// Publish info of `topic`, looking its route up if there is none yet. Concurrent callers
     /// share one lookup: the others find the result when they get the lock.
     ///
     /// # Errors
-    /// Transport errors talking to the name server.
-    pub async fn ensure_publish_info(&self, topic: &str) -> Result<Option<Arc<TopicPublishInfo>>> {
+    /// Transport errors talking to the name servers.
+    pub async fn ensure_publish_info(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Option<Arc<TopicPublishInfo>>> {
         self.add_publish_topic(topic);
         let _serial = self.route_update.lock().await;
         if let Some(info) = self.publish_info(topic).filter(|i| i.ok()) {
             return Ok(Some(info));
         }
-        self.update_topic_route_locked(topic).await?;
+        self.update_topic_route_locked(topic, deadline).await?;
         Ok(self.publish_info(topic).filter(|i| i.ok()))
     }
 
-    async fn update_topic_route_locked(&self, topic: &str) -> Result<bool> {
-        let route = match self.api.topic_route(topic).await {
+    async fn update_topic_route_locked(&self, topic: &str, deadline: Instant) -> Result<bool> {
+        let route = match self.api.topic_route(topic, deadline).await {
             Ok(route) => route,
             Err(e) if e.response_code() == Some(ResponseCode::TOPIC_NOT_EXIST) => {
                 debug!(topic, "name server has no route");
@@ -493,7 +471,8 @@ impl ClientInstance {
             .cloned()
             .collect();
         for topic in topics {
-            if let Err(e) = self.update_topic_route(&topic).await {
+            let deadline = deadline_after(self.config.api_timeout);
+            if let Err(e) = self.update_topic_route(&topic, deadline).await {
                 warn!(client_id = %self.client_id, topic, error = %e, "route refresh failed; keeping the old route");
             }
         }
@@ -501,7 +480,7 @@ impl ClientInstance {
 
     /// Removes brokers that appear in no route any more (Java `cleanOfflineBroker`).
     pub fn clean_offline_brokers(&self) {
-        let live: std::collections::HashSet<String> = self
+        let live: HashSet<String> = self
             .routes
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -525,45 +504,60 @@ impl ClientInstance {
         });
     }
 
-    /// Sends a heartbeat with every registered group to every master (no consumers yet, so
-    /// masters only, like Java). Returns how many brokers accepted it.
-    pub async fn heartbeat_all(&self) -> usize {
-        let groups = self.producer_groups();
-        if groups.is_empty() {
-            return 0;
-        }
-        let data = HeartbeatData {
+    /// The heartbeat body: every producer group, and every consumer's data.
+    fn heartbeat_data(&self) -> HeartbeatData {
+        HeartbeatData {
             client_id: self.client_id.clone(),
-            consumer_data_set: Vec::new(),
-            producer_data_set: groups
+            consumer_data_set: self.members.consumer_heartbeat_data(),
+            producer_data_set: self
+                .members
+                .producer_groups()
                 .into_iter()
                 .map(|group_name| ProducerData { group_name })
                 .collect(),
-        };
-        let masters: Vec<(String, String)> = self
+        }
+    }
+
+    /// Sends a heartbeat with every member to the brokers, all at once, within the API
+    /// timeout: to masters only while there is no consumer, to every broker (slaves included,
+    /// which consumers may pull from) once there is one — as Java does. Returns how many
+    /// brokers accepted it.
+    pub async fn heartbeat_all(&self) -> usize {
+        let data = self.heartbeat_data();
+        let masters_only = data.consumer_data_set.is_empty();
+        let targets: Vec<(String, i64, String)> = self
             .brokers
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter_map(|(name, ids)| ids.get(&MASTER_ID).map(|a| (name.clone(), a.clone())))
+            .flat_map(|(name, ids)| {
+                ids.iter()
+                    .filter(|(id, _)| !masters_only || **id == MASTER_ID)
+                    .map(|(id, addr)| (name.clone(), *id, addr.clone()))
+            })
             .collect();
-        let mut ok = 0;
-        for (name, addr) in masters {
-            match self.api.heartbeat(&addr, &data).await {
-                Ok(version) => {
-                    ok += 1;
-                    debug!(client_id = %self.client_id, broker = %name, addr = %addr, broker_version = version, "heartbeat sent");
-                }
-                Err(e) => {
-                    warn!(client_id = %self.client_id, broker = %name, addr = %addr, error = %e, "heartbeat failed")
+        let deadline = deadline_after(self.config.api_timeout);
+        let sends = targets.iter().map(|(name, id, addr)| {
+            let data = &data;
+            async move {
+                match self.api.heartbeat(addr, data, deadline).await {
+                    Ok(version) => {
+                        debug!(client_id = %self.client_id, broker = %name, id, addr = %addr, broker_version = version, "heartbeat sent");
+                        true
+                    }
+                    Err(e) => {
+                        warn!(client_id = %self.client_id, broker = %name, id, addr = %addr, error = %e, "heartbeat failed");
+                        false
+                    }
                 }
             }
-        }
-        ok
+        });
+        join_all(sends).await.into_iter().filter(|ok| *ok).count()
     }
 
-    /// Sends `UNREGISTER_CLIENT` for `group` to every broker address, masters and slaves.
-    async fn unregister_everywhere(&self, group: &str) {
+    /// Sends `UNREGISTER_CLIENT` for each group to every broker address, masters and slaves,
+    /// all at once, within one API timeout.
+    async fn unregister_everywhere(&self, groups: &[(MemberKind, String)]) {
         let addrs: Vec<String> = self
             .brokers
             .read()
@@ -571,45 +565,49 @@ impl ClientInstance {
             .values()
             .flat_map(|ids| ids.values().cloned())
             .collect();
-        for addr in addrs {
-            match self
-                .api
-                .unregister_producer(&addr, &self.client_id, group)
-                .await
-            {
-                Ok(()) => info!(client_id = %self.client_id, group, addr = %addr, "unregistered"),
-                Err(e) => {
-                    warn!(client_id = %self.client_id, group, addr = %addr, error = %e, "unregister failed")
+        let deadline = deadline_after(self.config.api_timeout);
+        let calls = addrs.iter().flat_map(|addr| {
+            groups.iter().map(move |(kind, group)| async move {
+                let (producer, consumer) = match kind {
+                    MemberKind::Producer => (Some(group.as_str()), None),
+                    MemberKind::Consumer => (None, Some(group.as_str())),
+                };
+                match self
+                    .api
+                    .unregister_client(addr, &self.client_id, producer, consumer, deadline)
+                    .await
+                {
+                    Ok(()) => {
+                        info!(client_id = %self.client_id, group = %group, ?kind, addr = %addr, "unregistered")
+                    }
+                    Err(e) => {
+                        warn!(client_id = %self.client_id, group = %group, ?kind, addr = %addr, error = %e, "unregister failed")
+                    }
                 }
-            }
-        }
+            })
+        });
+        join_all(calls).await;
     }
 
-    /// Removes `group`, tells every broker, and stops the instance when only its own inner
-    /// group is left.
-    pub(crate) async fn unregister_producer(&self, group: &str) {
-        let last = {
-            let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-            if producers.remove(group).is_none() {
-                return;
-            }
-            let last = producers.keys().all(|g| g == CLIENT_INNER_PRODUCER_GROUP);
-            if last {
-                // Decided under the table lock, so no producer can join a stopping instance.
-                self.closing
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-            last
+    /// Removes `group` of `kind`, tells every broker, and stops the instance when no user
+    /// member is left. Bounded by about twice the API timeout.
+    pub(crate) async fn leave(&self, kind: MemberKind, group: &str) {
+        let Some(last) = self.members.leave(kind, group) else {
+            return;
         };
-        self.unregister_everywhere(group).await;
+        let mut groups = vec![(kind, group.to_string())];
+        if last && self.members.remove_inner() {
+            groups.push((MemberKind::Producer, CLIENT_INNER_PRODUCER_GROUP.to_string()));
+        }
+        self.unregister_everywhere(&groups).await;
         if last {
-            self.shutdown().await;
+            self.stop().await;
         }
     }
 
-    /// Stops the instance: unregisters the inner group, ends the scheduled work, closes every
-    /// connection and leaves the process-wide table.
-    async fn shutdown(&self) {
+    /// Stops the instance: leaves the process-wide table, ends every periodic job, closes
+    /// every connection.
+    async fn stop(&self) {
         {
             let mut table = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
             if table
@@ -619,82 +617,94 @@ impl ClientInstance {
                 table.remove(&self.client_id);
             }
         }
-        if self
-            .producers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(CLIENT_INNER_PRODUCER_GROUP)
-            .is_some()
-        {
-            self.unregister_everywhere(CLIENT_INNER_PRODUCER_GROUP)
-                .await;
-        }
         self.token.cancel();
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            let _ = task.await;
+        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()));
+        for job in jobs {
+            let _ = job.await;
         }
         self.api.close().await;
         info!(client_id = %self.client_id, "client instance stopped");
     }
 }
 
-/// The scheduled work: route refresh, broker cleanup + heartbeat, address-server fetch. Holds
-/// only a weak reference, so a forgotten instance still stops.
-async fn scheduled(
-    instance: Weak<ClientInstance>,
-    token: CancellationToken,
-    config: InstanceConfig,
-) {
-    let now = Instant::now();
-    // Java polls 10 ms after start; start() here has just fetched the routes it needs, so the
-    // first refresh waits a full interval.
-    let mut routes = tokio::time::interval_at(
-        now + config.poll_name_server_interval,
-        config.poll_name_server_interval,
-    );
-    let mut heartbeat = tokio::time::interval_at(
-        now + Duration::from_secs(1),
-        config.heartbeat_broker_interval,
-    );
-    let addr_server = config.address_server.clone();
-    let (first, every) = addr_server.as_ref().map_or(
-        (Duration::from_secs(3600), Duration::from_secs(3600)),
-        |s| (s.first_delay, s.interval),
-    );
-    let mut fetch = tokio::time::interval_at(now + first, every);
-    for tick in [&mut routes, &mut heartbeat, &mut fetch] {
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    }
-    // Each tick gets a bounded time so one stuck call never stalls the others for long.
-    let budget = config.api_timeout * 4;
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => break,
-            _ = routes.tick() => {
-                let Some(instance) = instance.upgrade() else { break };
-                if tokio::time::timeout(budget, instance.update_all_routes()).await.is_err() {
-                    warn!(client_id = %instance.client_id, "route refresh tick timed out");
-                }
-            }
-            _ = heartbeat.tick() => {
-                let Some(instance) = instance.upgrade() else { break };
-                instance.clean_offline_brokers();
-                if tokio::time::timeout(budget, instance.heartbeat_all()).await.is_err() {
-                    warn!(client_id = %instance.client_id, "heartbeat tick timed out");
-                }
-            }
-            _ = fetch.tick(), if addr_server.is_some() => {
-                let Some(instance) = instance.upgrade() else { break };
-                if let Some(server) = &addr_server {
-                    match tokio::time::timeout(budget, instance.fetch_name_servers(server)).await {
-                        Ok(Ok(changed)) => debug!(changed, "address server fetched"),
-                        Ok(Err(e)) => warn!(url = %server.url, error = %e, "address server fetch failed"),
-                        Err(_) => warn!(url = %server.url, "address server fetch timed out"),
-                    }
-                }
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ConsumerMember;
+    use crate::protocol::RemotingCommand;
+    use crate::remoting::HandlerFuture;
+
+    struct TestConsumer;
+    impl ConsumerMember for TestConsumer {
+        fn heartbeat_data(&self) -> serde_json::Value {
+            serde_json::json!({"groupName": "cg", "consumeType": "CONSUME_PASSIVELY"})
+        }
+        fn handle_request(&self, _addr: &str, _request: RemotingCommand) -> HandlerFuture {
+            Box::pin(async { None })
         }
     }
-    debug!("scheduled work ended");
+
+    struct TestProducer;
+    impl ProducerMember for TestProducer {
+        fn check_transaction_state(&self, _check: TransactionCheck) {}
+    }
+
+    fn config(name: &str) -> InstanceConfig {
+        crate::client::ClientConfig::new()
+            .name_server("127.0.0.1:1")
+            .instance_name(name)
+            .client_ip("10.0.0.1")
+            .validate()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_consumer_and_a_producer_share_one_instance_until_both_leave() {
+        let c = config("members_test");
+        let (instance, ()) =
+            ClientInstance::join(&c, "cg", |_| ((), Member::Consumer(Arc::new(TestConsumer))))
+                .unwrap();
+        let (same, ()) =
+            ClientInstance::join(&c, "pg", |_| ((), Member::Producer(Arc::new(TestProducer))))
+                .unwrap();
+        assert!(Arc::ptr_eq(&instance, &same));
+        assert_eq!(instance.client_id(), "10.0.0.1@members_test");
+        let hb = instance.heartbeat_data();
+        assert_eq!(hb.consumer_data_set.len(), 1);
+        assert_eq!(hb.producer_data_set.len(), 2, "pg and the inner group");
+        instance.leave(MemberKind::Producer, "pg").await;
+        assert!(!instance.is_stopped(), "the consumer still uses it");
+        instance.leave(MemberKind::Consumer, "cg").await;
+        assert!(instance.is_stopped());
+    }
+
+    #[test]
+    fn default_instance_names_become_pid_and_nanotime() {
+        let resolved = config("DEFAULT").resolved();
+        let (pid, nanos) = resolved.instance_name.split_once('#').unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(nanos.parse::<u128>().is_ok());
+        assert_eq!(config("x").resolved().instance_name, "x");
+    }
+
+    #[test]
+    fn a_clashing_client_id_is_a_validation_error() {
+        let a = config("clash_test");
+        let (_instance, ()) =
+            ClientInstance::join(&a, "g", |_| ((), Member::Producer(Arc::new(TestProducer))))
+                .unwrap();
+        let mut b = a.clone();
+        b.api_timeout = Duration::from_secs(9);
+        let err = ClientInstance::join(&b, "g2", |_| {
+            ((), Member::Producer(Arc::new(TestProducer)))
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Validation(ValidationError::ClientIdInUse { .. })
+            ),
+            "{err}"
+        );
+    }
 }

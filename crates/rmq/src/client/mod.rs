@@ -1,15 +1,22 @@
-//! The client layer: typed calls to servers, the client instance shared by producers, routes,
-//! name checks.
+//! The client layer: [`ClientConfig`], typed calls to servers ([`ClientApi`]), the client
+//! instance shared by producers and consumers ([`ClientInstance`]), routes and name checks.
 
 mod address;
 mod api;
+mod config;
+mod hook;
 mod instance;
+mod members;
 mod processor;
 mod route;
 pub mod validate;
 
 pub use api::{expect_success, parse_name_servers, ClientApi, HeaderWriter, WireIdentity};
-pub(crate) use instance::RegisteredProducer;
-pub use instance::{AddressServer, BrokerTable, ClientInstance, InstanceConfig};
+pub use config::{AddressServer, AddressServerConfig, ClientConfig, InstanceConfig};
+pub(crate) use config::check_timeout;
+pub use hook::{CommandView, RpcHook};
+pub use instance::{BrokerTable, ClientInstance};
+pub use members::{
+    ConsumerMember, Member, MemberKind, Members, ProducerMember, TransactionCheck,
+};
 pub use route::{MessageQueue, TopicPublishInfo};
-pub use validate::ValidationError;

@@ -1,47 +1,42 @@
 //! Requests brokers send to this client (Java `ClientRemotingProcessor`).
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
-use super::instance::ClientInstance;
-use crate::producer::TransactionCheck;
+use super::members::{Members, TransactionCheck};
 use crate::protocol::{
-    decode_stored_messages, CheckTransactionStateRequestHeader, ConsumerGroupRequestHeader,
-    RemotingCommand, RequestCode, ResponseCode,
+    decode_stored_messages, CheckTransactionStateRequestHeader, RemotingCommand, RequestCode,
+    ResponseCode,
 };
 use crate::remoting::{HandlerFuture, ServerRequestHandler, UnsupportedRequests};
 
-/// Answers server requests on every connection of one client instance. None of them runs on a
-/// connection's reader task.
+/// Answers server requests on every connection of one client instance, handing those about one
+/// group to that group's member. None of them runs on a connection's reader task.
 pub(crate) struct ClientRequestProcessor {
     client_id: String,
-    instance: OnceLock<Weak<ClientInstance>>,
+    members: Arc<Members>,
+}
+
+/// The consumer group a broker request is about: `consumerGroup` in most headers, `group` in
+/// `RESET_CONSUMER_CLIENT_OFFSET` and `GET_CONSUMER_STATUS_FROM_CLIENT`.
+fn consumer_group_of(request: &RemotingCommand) -> String {
+    request
+        .ext_fields
+        .get("consumerGroup")
+        .or_else(|| request.ext_fields.get("group"))
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl ClientRequestProcessor {
-    pub(crate) fn new(client_id: String) -> Self {
-        Self {
-            client_id,
-            instance: OnceLock::new(),
-        }
-    }
-
-    pub(crate) fn attach(&self, instance: Weak<ClientInstance>) {
-        let _ = self.instance.set(instance);
-    }
-
-    fn instance(&self) -> Option<Arc<ClientInstance>> {
-        self.instance.get().and_then(Weak::upgrade)
+    pub(crate) fn new(client_id: String, members: Arc<Members>) -> Self {
+        Self { client_id, members }
     }
 
     /// The answer Java gives for a consumer group this process does not have.
     fn no_such_consumer(request: &RemotingCommand) -> RemotingCommand {
-        let group = request
-            .decode_header::<ConsumerGroupRequestHeader>()
-            .ok()
-            .and_then(|h| h.consumer_group)
-            .unwrap_or_default();
+        let group = consumer_group_of(request);
         RemotingCommand::response_to(
             request,
             ResponseCode::SYSTEM_ERROR,
@@ -75,7 +70,7 @@ impl ClientRequestProcessor {
             warn!(addr, "transaction check: message has no producer group");
             return;
         };
-        let Some(producer) = self.instance().and_then(|i| i.producer(&group)) else {
+        let Some(producer) = self.members.producer(&group) else {
             debug!(addr, group = %group, "transaction check for a group not in this client");
             return;
         };
@@ -98,6 +93,19 @@ impl ClientRequestProcessor {
 impl ServerRequestHandler for ClientRequestProcessor {
     fn handle(&self, addr: &str, request: RemotingCommand) -> HandlerFuture {
         let code = request.request_code();
+        let consumer_request = matches!(
+            code,
+            RequestCode::NOTIFY_CONSUMER_IDS_CHANGED
+                | RequestCode::RESET_CONSUMER_CLIENT_OFFSET
+                | RequestCode::GET_CONSUMER_STATUS_FROM_CLIENT
+                | RequestCode::GET_CONSUMER_RUNNING_INFO
+                | RequestCode::CONSUME_MESSAGE_DIRECTLY
+        );
+        if consumer_request {
+            if let Some(consumer) = self.members.consumer(&consumer_group_of(&request)) {
+                return consumer.handle_request(addr, request);
+            }
+        }
         let response = match code {
             RequestCode::CHECK_TRANSACTION_STATE => {
                 self.check_transaction_state(addr, &request);
@@ -105,9 +113,9 @@ impl ServerRequestHandler for ClientRequestProcessor {
             }
             RequestCode::NOTIFY_CONSUMER_IDS_CHANGED
             | RequestCode::RESET_CONSUMER_CLIENT_OFFSET => {
-                // No consumers in this client yet: nothing to rebalance or reset; Java sends no
+                // Not a group of this client: nothing to rebalance or reset; Java sends no
                 // answer to these either.
-                debug!(addr, ?code, "consumer notification ignored: no consumers");
+                debug!(addr, ?code, "consumer notification for a group not in this client");
                 None
             }
             RequestCode::GET_CONSUMER_STATUS_FROM_CLIENT => Some(

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::protocol::{TopicRouteData, MASTER_ID};
 
-/// One queue of a topic on one broker.
+/// One queue of a topic on one broker (Java `MessageQueue`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
 pub struct MessageQueue {
     /// Topic (without namespace when shown to users).
     pub topic: String,
@@ -15,6 +16,17 @@ pub struct MessageQueue {
     pub broker_name: String,
     /// Queue id on that broker.
     pub queue_id: i32,
+}
+
+impl MessageQueue {
+    /// The queue `queue_id` of `topic` on the broker named `broker_name`.
+    pub fn new(topic: impl Into<String>, broker_name: impl Into<String>, queue_id: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            broker_name: broker_name.into(),
+            queue_id,
+        }
+    }
 }
 
 /// The writable queues of a topic, built from its route (`TopicPublishInfo`).
@@ -103,12 +115,9 @@ impl TopicPublishInfo {
     }
 }
 
+/// A random start so many producers do not all begin on queue 0.
 fn start_index() -> usize {
-    use std::hash::{BuildHasher, Hasher};
-    // A random start so many producers do not all begin on queue 0.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_usize(0);
-    (h.finish() % 1024) as usize
+    crate::util::random_below(1024)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Checks on names, run before anything touches the network (Java `Validators`,
 //! `TopicValidator`, `MixAll`), and namespace wrapping (`NamespaceUtil`).
 
+use crate::error::ValidationError;
+
 /// Longest group name (`Validators.CHARACTER_MAX_LENGTH`).
 pub const GROUP_MAX_LEN: usize = 255;
 /// Longest topic name (`Validators.TOPIC_MAX_LENGTH`).
@@ -49,150 +51,6 @@ pub const SYSTEM_TOPICS: &[&str] = &[
 /// Prefix of system topics (`TopicValidator.SYSTEM_TOPIC_PREFIX`).
 pub const SYSTEM_TOPIC_PREFIX: &str = "rmq_sys_";
 
-/// A name or value rejected before any network traffic.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ValidationError {
-    /// The group is empty or only white space.
-    #[error("the producer group is blank")]
-    GroupBlank,
-    /// The group is longer than [`GROUP_MAX_LEN`].
-    #[error("the producer group is {len} characters long; the limit is 255")]
-    GroupTooLong {
-        /// Its length in characters.
-        len: usize,
-    },
-    /// The group has a character outside `%|a-zA-Z0-9_-`.
-    #[error("the producer group {group:?} contains {ch:?}; only %|a-zA-Z0-9_- are allowed")]
-    GroupIllegalChar {
-        /// The group.
-        group: String,
-        /// The first illegal character.
-        ch: char,
-    },
-    /// The group is reserved by RocketMQ.
-    #[error("the producer group {0:?} is reserved by RocketMQ; choose another one")]
-    GroupReserved(String),
-    /// The namespace has a character outside `a-zA-Z0-9_-`.
-    #[error("the namespace {namespace:?} contains {ch:?}; only a-zA-Z0-9_- are allowed")]
-    NamespaceIllegalChar {
-        /// The namespace.
-        namespace: String,
-        /// The first illegal character.
-        ch: char,
-    },
-    /// The instance or unit name would break the client id (`IP@instance@unit`).
-    #[error("the {field} {value:?} is invalid: {reason}")]
-    IllegalName {
-        /// `instance name` or `unit name`.
-        field: &'static str,
-        /// The value.
-        value: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The topic is empty or only white space.
-    #[error("the topic is blank")]
-    TopicBlank,
-    /// The topic is longer than [`TOPIC_MAX_LEN`].
-    #[error("the topic is {len} characters long; the limit is 127")]
-    TopicTooLong {
-        /// Its length in characters.
-        len: usize,
-    },
-    /// The topic has a character outside `%|a-zA-Z0-9_-`.
-    #[error("the topic {topic:?} contains {ch:?}; only %|a-zA-Z0-9_- are allowed")]
-    TopicIllegalChar {
-        /// The topic.
-        topic: String,
-        /// The first illegal character.
-        ch: char,
-    },
-    /// Messages may not be sent to this system topic.
-    #[error("sending to the system topic {0:?} is not allowed")]
-    TopicNotAllowed(String),
-    /// The message body is empty.
-    #[error("the message body is empty")]
-    BodyEmpty,
-    /// The message body is larger than the producer's `max_message_size`.
-    #[error("the message body is {len} bytes; the limit is {max}")]
-    BodyTooLarge {
-        /// Body size.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A user property uses a name RocketMQ reserves.
-    #[error("the property name {0:?} is reserved by RocketMQ")]
-    PropertyReserved(String),
-    /// A property name or value is blank, or a tag, key, name or value contains the
-    /// property separators `\u{1}`/`\u{2}` (they would corrupt every property after it).
-    #[error("{what} {value:?} is blank or contains a reserved separator character")]
-    IllegalPropertyText {
-        /// `property name`, `property value`, `tag` or `key`.
-        what: &'static str,
-        /// The text.
-        value: String,
-    },
-    /// The delay level is outside 1..=`max` (the broker's `messageDelayLevel` count, 18).
-    #[error("delay level {level} is outside 1..={max}")]
-    DelayLevelOutOfRange {
-        /// The level.
-        level: u32,
-        /// The highest level of a default broker.
-        max: u32,
-    },
-    /// A delay level and a delivery time were both set.
-    #[error("a message cannot have both a delay level and a delivery time")]
-    DelayAndDeliveryTime,
-    /// A batch is empty.
-    #[error("the batch is empty")]
-    BatchEmpty,
-    /// A batch mixes topics.
-    #[error("a batch must have one topic: {first:?} and {other:?} are mixed")]
-    BatchMixedTopics {
-        /// The first message's topic.
-        first: String,
-        /// A different topic in the batch.
-        other: String,
-    },
-    /// A batch message asks for a delay (Java rejects these too).
-    #[error("batch messages cannot be delayed")]
-    BatchDelayed,
-    /// A batch targets a retry topic.
-    #[error("batches cannot be sent to retry topics")]
-    BatchRetryTopic,
-    /// A batch mixes `wait_store_msg_ok` settings.
-    #[error("batch messages must agree on wait_store_msg_ok")]
-    BatchWaitMismatch,
-    /// The encoded batch is larger than `max_message_size`.
-    #[error("the encoded batch is {len} bytes; the limit is {max}")]
-    BatchTooLarge {
-        /// Encoded size.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The queue given belongs to another topic.
-    #[error("the queue belongs to topic {queue_topic:?}, the message to {message_topic:?}")]
-    QueueTopicMismatch {
-        /// The queue's topic.
-        queue_topic: String,
-        /// The message's topic.
-        message_topic: String,
-    },
-    /// A duration or size setting is out of range.
-    #[error("{field} must be {expected}, got {got}")]
-    OutOfRange {
-        /// The setting.
-        field: &'static str,
-        /// The allowed range.
-        expected: &'static str,
-        /// The value given.
-        got: String,
-    },
-}
-
 fn is_legal_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')
 }
@@ -236,6 +94,19 @@ pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
 /// # Errors
 /// The first rule broken.
 pub fn check_send_topic(topic: &str) -> Result<(), ValidationError> {
+    check_topic_name(topic)?;
+    if NOT_ALLOWED_SEND_TOPICS.contains(&topic) {
+        return Err(ValidationError::TopicNotAllowed(topic.to_string()));
+    }
+    Ok(())
+}
+
+/// Checks the shape of a topic name (blank, length, characters; Java
+/// `Validators.checkTopic`), system topics included.
+///
+/// # Errors
+/// The first rule broken.
+pub fn check_topic_name(topic: &str) -> Result<(), ValidationError> {
     if topic.trim().is_empty() {
         return Err(ValidationError::TopicBlank);
     }
@@ -248,9 +119,6 @@ pub fn check_send_topic(topic: &str) -> Result<(), ValidationError> {
             topic: topic.to_string(),
             ch,
         });
-    }
-    if NOT_ALLOWED_SEND_TOPICS.contains(&topic) {
-        return Err(ValidationError::TopicNotAllowed(topic.to_string()));
     }
     Ok(())
 }

@@ -42,17 +42,17 @@ use std::time::{Duration, Instant};
 use crate::client::MessageQueue;
 
 /// Latency thresholds of Java 5.3.3 `MQFaultStrategy.latencyMax`, in ms.
-pub const LATENCY_MAX_MS: [u64; 7] = [50, 100, 550, 1800, 3000, 5000, 15000];
+pub(crate) const LATENCY_MAX_MS: [u64; 7] = [50, 100, 550, 1800, 3000, 5000, 15000];
 
 /// Isolation periods of Java 5.3.3 `MQFaultStrategy.notAvailableDuration`, in ms, one per
 /// entry of [`LATENCY_MAX_MS`].
-pub const NOT_AVAILABLE_DURATION_MS: [u64; 7] = [0, 0, 2000, 5000, 6000, 10000, 30000];
+pub(crate) const NOT_AVAILABLE_DURATION_MS: [u64; 7] = [0, 0, 2000, 5000, 6000, 10000, 30000];
 
 /// The latency a failure with isolation counts as (Java 5.3.3: 10 000 ms, giving 10 s).
-pub const ISOLATION_LATENCY_MS: u64 = 10_000;
+pub(crate) const ISOLATION_LATENCY_MS: u64 = 10_000;
 
 /// How long a broker with this latency is unavailable (`computeNotAvailableDuration`).
-pub fn not_available_duration(latency: Duration) -> Duration {
+pub(crate) fn not_available_duration(latency: Duration) -> Duration {
     let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     LATENCY_MAX_MS
         .iter()
@@ -82,13 +82,13 @@ impl FaultItem {
 /// Per-broker latency and isolation (Java `LatencyFaultToleranceImpl`). Shareable across tasks:
 /// every method takes `&self`, a [`Mutex`] inside guards the table.
 #[derive(Debug, Default)]
-pub struct LatencyFaultTolerance {
+pub(crate) struct LatencyFaultTolerance {
     items: Mutex<HashMap<String, FaultItem>>,
 }
 
 impl LatencyFaultTolerance {
     /// An empty table: every broker is available and reachable.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -99,7 +99,7 @@ impl LatencyFaultTolerance {
 
     /// Reports an attempt on `broker` that took `latency`, with `isolation` for a failure
     /// (Java `updateFaultItem(broker, latency, isolation, reachable = true)`).
-    pub fn update(&self, broker: &str, latency: Duration, isolation: bool, now: Instant) {
+    pub(crate) fn update(&self, broker: &str, latency: Duration, isolation: bool, now: Instant) {
         self.update_reachable(broker, latency, isolation, true, now);
     }
 
@@ -108,7 +108,7 @@ impl LatencyFaultTolerance {
     /// broker error response). The broker becomes unavailable until
     /// `now + not_available_duration(isolation ? 10 s : latency)` unless it already was for
     /// longer.
-    pub fn update_reachable(
+    pub(crate) fn update_reachable(
         &self,
         broker: &str,
         latency: Duration,
@@ -140,28 +140,32 @@ impl LatencyFaultTolerance {
         }
     }
 
+    #[cfg(test)]
     /// Whether `broker` may be used at `now`: it has no entry, or its isolation is over.
-    pub fn is_available(&self, broker: &str, now: Instant) -> bool {
+    pub(crate) fn is_available(&self, broker: &str, now: Instant) -> bool {
         self.lock().get(broker).is_none_or(|i| i.is_available(now))
     }
 
+    #[cfg(test)]
     /// Whether `broker` is reachable: it has no entry, or its last report said so.
-    pub fn is_reachable(&self, broker: &str) -> bool {
+    pub(crate) fn is_reachable(&self, broker: &str) -> bool {
         self.lock().get(broker).is_none_or(|i| i.reachable)
     }
 
+    #[cfg(test)]
     /// When `broker`'s isolation ends; `None` when it has none (or no entry).
-    pub fn available_at(&self, broker: &str) -> Option<Instant> {
+    pub(crate) fn available_at(&self, broker: &str) -> Option<Instant> {
         self.lock().get(broker).and_then(|i| i.available_at)
     }
 
+    #[cfg(test)]
     /// Latency of the last report on `broker`.
-    pub fn latency(&self, broker: &str) -> Option<Duration> {
+    pub(crate) fn latency(&self, broker: &str) -> Option<Duration> {
         self.lock().get(broker).map(|i| i.latency)
     }
 
     /// The brokers isolated at `now` (unavailable until a later instant), sorted.
-    pub fn unavailable_brokers(&self, now: Instant) -> Vec<String> {
+    pub(crate) fn unavailable_brokers(&self, now: Instant) -> Vec<String> {
         let mut out: Vec<String> = self
             .lock()
             .iter()
@@ -172,33 +176,39 @@ impl LatencyFaultTolerance {
         out
     }
 
+    #[cfg(test)]
     /// Java 5.3.3 `pickOneAtLeast`: a random reachable broker among those with an entry, `None`
     /// when there is none. (5.3.3's selection no longer uses it: [`select_queue`] falls back
     /// to reachable brokers, then to any queue.)
-    pub fn pick_one_at_least(&self) -> Option<String> {
-        use std::hash::BuildHasher;
+    pub(crate) fn pick_one_at_least(&self) -> Option<String> {
         let items = self.lock();
-        // A fresh random hasher orders the candidates randomly (Java shuffles).
-        let seed = std::collections::hash_map::RandomState::new();
-        items
+        let reachable: Vec<&String> = items
             .iter()
             .filter(|(_, i)| i.reachable)
-            .min_by_key(|(name, _)| seed.hash_one(name.as_str()))
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name)
+            .collect();
+        if reachable.is_empty() {
+            return None;
+        }
+        // Java shuffles the candidates and takes the first.
+        Some(reachable[crate::util::random_below(reachable.len())].clone())
     }
 
+    #[cfg(test)]
     /// Forgets `broker` (Java `remove`), making it available and reachable.
-    pub fn remove(&self, broker: &str) {
+    pub(crate) fn remove(&self, broker: &str) {
         self.lock().remove(broker);
     }
 
+    #[cfg(test)]
     /// Number of brokers with an entry.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
 
+    #[cfg(test)]
     /// Whether no broker has an entry.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 }
@@ -213,7 +223,7 @@ impl LatencyFaultTolerance {
 /// same rotation, so one start index per call gives the same choice. The caller advances
 /// `start_index` between calls; Java 5.3.3 also re-seeds it at random before each retry
 /// (`resetIndex`).
-pub fn select_queue<'a>(
+pub(crate) fn select_queue<'a>(
     queues: &'a [MessageQueue],
     start_index: usize,
     last_broker: Option<&str>,

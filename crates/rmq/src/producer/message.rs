@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use crate::client::MessageQueue;
 
-/// A message to send.
+/// A message to send. Build it with [`Message::new`] and the `with_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// Topic (without namespace).
     pub topic: String,
@@ -122,6 +123,7 @@ impl std::fmt::Display for SendStatus {
 
 /// The result of a send (`SendResult`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SendResult {
     /// Status.
     pub status: SendStatus,

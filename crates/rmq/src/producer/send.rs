@@ -14,7 +14,6 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::SemaphorePermit;
@@ -25,13 +24,17 @@ use super::{Inner, Message, Producer, ProducerState, SendResult, SendStatus};
 use crate::client::validate::{
     check_property_text, check_send_topic, without_namespace, wrap_namespace,
 };
-use crate::client::{expect_success, MessageQueue, TopicPublishInfo, ValidationError};
-use crate::error::{Error, Result};
+use crate::client::{MessageQueue, TopicPublishInfo};
+use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
     compress, encode_batch, encode_properties, is_reserved_property, sys_flag_for, BatchEntry,
-    RequestCode, ResponseCode, SendMessageRequestHeaderV2, SendMessageResponseHeader,
-    UniqIdGenerator,
+    BatchError, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader, UniqIdGenerator,
 };
+use crate::util::{deadline_after, now_ms, random_below};
+
+/// Longest encoded properties string the broker stores (a 16-bit length, `Short.MAX_VALUE`).
+const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 
 /// Highest delay level of a broker with the default `messageDelayLevel` (18 levels).
 pub const MAX_DELAY_LEVEL: u32 = 18;
@@ -49,7 +52,7 @@ pub trait MessageQueueSelector<A: ?Sized>: Send + Sync {
 pub struct SelectByHash;
 
 /// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 units, wrapping.
-pub fn java_string_hash(s: &str) -> i32 {
+pub(crate) fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
@@ -84,10 +87,7 @@ pub struct SelectRandom;
 
 impl<A: ?Sized> MessageQueueSelector<A> for SelectRandom {
     fn select(&self, queues: &[MessageQueue], _msg: &Message, _arg: &A) -> usize {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(now_ms() as u64);
-        (h.finish() % queues.len() as u64) as usize
+        random_below(queues.len())
     }
 }
 
@@ -104,28 +104,14 @@ struct Prepared {
     batch: bool,
 }
 
-/// How an attempt talks to the broker.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Sync,
-    Oneway,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// Permits for one send: released when the send ends, however it ends.
 struct Permits<'a> {
     _messages: SemaphorePermit<'a>,
     _bytes: Option<SemaphorePermit<'a>>,
 }
 
-/// A single-message send that passed the checks: counted in flight, holding its permits,
-/// prepared for the wire, with its deadline.
+/// A send that passed the checks: prepared for the wire, counted in flight, holding its
+/// permits, with its one deadline.
 struct Started<'a> {
     _in_flight: super::InFlight<'a>,
     _permits: Permits<'a>,
@@ -134,17 +120,16 @@ struct Started<'a> {
 }
 
 impl Inner {
-    /// The common start of every single-message send: validate (no network), count it in
-    /// flight, refuse after shutdown, wait for room, prepare.
-    async fn begin(&self, msg: &Message, state: ProducerState) -> Result<Started<'_>> {
-        self.validate_message(msg)?;
+    /// The common start of every send path: validate and prepare (no network), count it in
+    /// flight, refuse after shutdown, set the deadline, wait for room within it.
+    async fn begin(&self, prepared: Result<Prepared>, state: ProducerState) -> Result<Started<'_>> {
+        let prepared = prepared?;
         let in_flight = self.track();
         if state != ProducerState::Running {
             return Err(Error::Shutdown);
         }
-        let deadline = Instant::now() + self.settings.send_timeout;
-        let permits = self.acquire(msg.body.len(), deadline).await?;
-        let prepared = self.prepare(msg)?;
+        let deadline = deadline_after(self.settings.send_timeout);
+        let permits = self.acquire(prepared.body.len(), deadline).await?;
         Ok(Started {
             _in_flight: in_flight,
             _permits: permits,
@@ -255,9 +240,18 @@ impl Inner {
         encode_properties(props)
     }
 
+    /// Checks and encodes one message.
     fn prepare(&self, msg: &Message) -> Result<Prepared> {
+        self.validate_message(msg)?;
         let uniq_key = UniqIdGenerator::global().next_id();
         let properties = self.properties_of(msg, &uniq_key);
+        if properties.len() > MAX_PROPERTIES_LEN {
+            return Err(ValidationError::PropertiesTooLong {
+                len: properties.len(),
+                max: MAX_PROPERTIES_LEN,
+            }
+            .into());
+        }
         let (body, sys_flag) = match self.settings.compression {
             // Java compresses bodies of at least the threshold.
             Some((kind, level)) if msg.body.len() >= self.settings.compress_threshold => {
@@ -318,9 +312,15 @@ impl Inner {
             body: &m.body,
             properties: p,
         }))
-        .map_err(|e| Error::Config {
-            field: "batch",
-            reason: e.to_string(),
+        .map_err(|e| match e {
+            BatchError::PropertiesTooLong { len, .. } => ValidationError::PropertiesTooLong {
+                len,
+                max: MAX_PROPERTIES_LEN,
+            },
+            _ => ValidationError::BatchTooLarge {
+                len: msgs.iter().map(|m| m.body.len()).sum(),
+                max: self.settings.max_message_size,
+            },
         })?;
         if body.len() > self.settings.max_message_size {
             return Err(ValidationError::BatchTooLarge {
@@ -352,31 +352,43 @@ impl Inner {
         if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
             return Ok(info);
         }
-        match tokio::time::timeout_at(deadline, instance.ensure_publish_info(topic)).await {
-            Ok(Ok(Some(info))) => return Ok(info),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => debug!(topic, error = %e, "route lookup failed"),
-            Err(_) => {
-                return Err(Error::Timeout {
-                    addr: String::new(),
-                    code: RequestCode::GET_ROUTEINFO_BY_TOPIC,
-                    timeout: self.settings.send_timeout,
-                })
-            }
-        }
+        let lookup_timeout = || Error::DeadlineExceeded {
+            operation: "route lookup",
+            timeout: self.settings.send_timeout,
+        };
+        // The lookup's own failure (a refused or stalled name server) is what the caller sees
+        // when the template cannot stand in either, never a bare "no route".
+        let lookup_error =
+            match tokio::time::timeout_at(deadline, instance.ensure_publish_info(topic, deadline))
+                .await
+            {
+                Ok(Ok(Some(info))) => return Ok(info),
+                Ok(Ok(None)) => None,
+                Ok(Err(e)) => {
+                    debug!(topic, error = %e, "route lookup failed");
+                    Some(e)
+                }
+                Err(_) => return Err(lookup_timeout()),
+            };
         // Auto-create: the template's route, queue counts capped, under the user topic's name.
         let key = &self.settings.create_topic_key;
         let template = match instance.routes().get(key.as_str()).cloned() {
             Some(t) => Some(t),
-            None => {
-                let _ = tokio::time::timeout_at(deadline, instance.update_topic_route(key)).await;
-                instance.routes().get(key.as_str()).cloned()
+            None if lookup_error.is_none() => {
+                match tokio::time::timeout_at(deadline, instance.update_topic_route(key, deadline))
+                    .await
+                {
+                    Ok(Ok(_)) => instance.routes().get(key.as_str()).cloned(),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(lookup_timeout()),
+                }
             }
+            None => None,
         };
         let Some(template) = template else {
-            return Err(Error::NoRoute {
+            return Err(lookup_error.unwrap_or_else(|| Error::NoRoute {
                 topic: topic.to_string(),
-            });
+            }));
         };
         let mut route = (*template).clone();
         let cap = self.settings.default_topic_queue_nums;
@@ -415,21 +427,19 @@ impl Inner {
         }
     }
 
-    /// One request to the broker of `queue`.
-    async fn attempt(
+    /// The request that sends `prepared` to `queue`, and the broker address to send it to.
+    fn request_for(
         &self,
         queue: &MessageQueue,
         prepared: &Prepared,
-        timeout: Duration,
-        mode: Mode,
-    ) -> Result<Option<SendResult>> {
+    ) -> Result<(String, RemotingCommand)> {
         let instance = &self.instance;
         let Some(mut addr) = instance.master_addr(&queue.broker_name) else {
             return Err(Error::NoRoute {
                 topic: without_namespace(self.namespace.as_deref(), &queue.topic),
             });
         };
-        if self.settings.vip_channel {
+        if self.vip_channel {
             addr = super::vip_addr(&addr);
         }
         let header = SendMessageRequestHeaderV2 {
@@ -453,28 +463,59 @@ impl Inner {
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
-        let api = instance.api();
-        let cmd = api
+        let cmd = instance
+            .api()
             .command(code, Some(&header))
             .with_body(prepared.body.clone());
-        if mode == Mode::Oneway {
-            api.pool().oneway(&addr, cmd, timeout).await?;
-            return Ok(None);
-        }
-        let resp = api.pool().request(&addr, cmd, timeout).await?;
+        Ok((addr, cmd))
+    }
+
+    /// Writes `prepared` to the broker of `queue` without waiting for an answer.
+    async fn attempt_oneway(
+        &self,
+        queue: &MessageQueue,
+        prepared: &Prepared,
+        deadline: Instant,
+    ) -> Result<()> {
+        let (addr, cmd) = self.request_for(queue, prepared)?;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        self.instance.api().pool().oneway(&addr, cmd, timeout).await
+    }
+
+    /// Sends `prepared` to the broker of `queue` and reads the result, before `deadline`.
+    async fn attempt(
+        &self,
+        queue: &MessageQueue,
+        prepared: &Prepared,
+        deadline: Instant,
+    ) -> Result<SendResult> {
+        let (addr, cmd) = self.request_for(queue, prepared)?;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let mut resp = self
+            .instance
+            .api()
+            .pool()
+            .request(&addr, cmd, timeout)
+            .await?;
         let status = match resp.response_code() {
             ResponseCode::SUCCESS => SendStatus::SendOk,
             ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
             ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
             ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
-            _ => return Err(expect_success(&addr, resp).err().unwrap_or(Error::Shutdown)),
+            code => {
+                return Err(Error::Server {
+                    addr,
+                    code,
+                    remark: resp.remark.take().unwrap_or_default(),
+                })
+            }
         };
         let h: SendMessageResponseHeader =
             resp.decode_header().map_err(|e| Error::InvalidResponse {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Some(SendResult {
+        Ok(SendResult {
             status,
             msg_id: prepared.uniq_keys.join(","),
             offset_msg_id: h.msg_id,
@@ -490,7 +531,7 @@ impl Inner {
                 .get("MSG_REGION")
                 .unwrap_or("DefaultRegion")
                 .to_string(),
-        }))
+        })
     }
 
     /// Up to `attempts` attempts inside `deadline`.
@@ -500,8 +541,7 @@ impl Inner {
         fixed_queue: Option<MessageQueue>,
         deadline: Instant,
         attempts: u32,
-        mode: Mode,
-    ) -> Result<Option<SendResult>> {
+    ) -> Result<SendResult> {
         let info = match &fixed_queue {
             Some(_) => None,
             None => Some(self.publish_info(&prepared.topic, deadline).await?),
@@ -525,10 +565,10 @@ impl Inner {
             };
             // Later attempts still get their share of the time that is left.
             let left = deadline - now;
-            let budget = left / (attempts - attempt + 1);
+            let attempt_deadline = now + left / (attempts - attempt + 1);
             made += 1;
             let started = std::time::Instant::now();
-            let outcome = self.attempt(&queue, prepared, budget, mode).await;
+            let outcome = self.attempt(&queue, prepared, attempt_deadline).await;
             let elapsed = started.elapsed();
             match outcome {
                 Ok(result) => {
@@ -538,17 +578,15 @@ impl Inner {
                         false,
                         std::time::Instant::now(),
                     );
-                    match result {
-                        Some(r)
-                            if r.status != SendStatus::SendOk
-                                && self.settings.retry_another_broker_when_not_store_ok
-                                && attempt < attempts =>
-                        {
-                            debug!(topic = %prepared.topic, broker = %queue.broker_name, status = ?r.status, "not stored OK, trying another broker");
-                            last_broker = Some(queue.broker_name.clone());
-                            last_result = Some(r);
-                        }
-                        other => return Ok(other),
+                    if result.status != SendStatus::SendOk
+                        && self.settings.retry_another_broker_when_not_store_ok
+                        && attempt < attempts
+                    {
+                        debug!(topic = %prepared.topic, broker = %queue.broker_name, status = ?result.status, "not stored OK, trying another broker");
+                        last_broker = Some(queue.broker_name.clone());
+                        last_result = Some(result);
+                    } else {
+                        return Ok(result);
                     }
                 }
                 Err(e) if e.is_retriable() => {
@@ -574,11 +612,10 @@ impl Inner {
             }
         }
         if let Some(result) = last_result {
-            return Ok(Some(result));
+            return Ok(result);
         }
-        let last = last_err.unwrap_or(Error::Timeout {
-            addr: String::new(),
-            code: RequestCode::SEND_MESSAGE_V2,
+        let last = last_err.unwrap_or(Error::DeadlineExceeded {
+            operation: "send",
             timeout: self.settings.send_timeout,
         });
         if made <= 1 && attempts == 1 {
@@ -606,18 +643,11 @@ impl Producer {
     /// non-retriable broker answer ([`Error::Server`]).
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let inner = &*self.inner;
-        let started = inner.begin(&msg, self.state()).await?;
+        let started = inner.begin(inner.prepare(&msg), self.state()).await?;
         let attempts = 1 + inner.settings.retries;
-        let result = inner
-            .run_attempts(
-                &started.prepared,
-                None,
-                started.deadline,
-                attempts,
-                Mode::Sync,
-            )
-            .await?;
-        result.ok_or(Error::Shutdown)
+        inner
+            .run_attempts(&started.prepared, None, started.deadline, attempts)
+            .await
     }
 
     /// Sends a batch of messages of one topic in one request (`SEND_BATCH_MESSAGE`), with
@@ -629,31 +659,38 @@ impl Producer {
     /// As [`Producer::send`], plus the batch rules ([`ValidationError::BatchMixedTopics`] …).
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
         let inner = &*self.inner;
-        let prepared = inner.prepare_batch(&msgs)?;
-        let _in_flight = inner.track();
-        if self.state() != ProducerState::Running {
-            return Err(Error::Shutdown);
-        }
-        let deadline = Instant::now() + inner.settings.send_timeout;
-        let _permits = inner.acquire(prepared.body.len(), deadline).await?;
-        let attempts = 1 + inner.settings.retries;
-        let result = inner
-            .run_attempts(&prepared, None, deadline, attempts, Mode::Sync)
+        let started = inner
+            .begin(inner.prepare_batch(&msgs), self.state())
             .await?;
-        result.ok_or(Error::Shutdown)
+        let attempts = 1 + inner.settings.retries;
+        inner
+            .run_attempts(&started.prepared, None, started.deadline, attempts)
+            .await
     }
 
-    /// Sends without waiting for the broker (one attempt, no result).
+    /// Sends without waiting for the broker: one attempt, no result (Java `sendOneway`).
     ///
     /// # Errors
     /// As [`Producer::send`], for what happens before the message is written.
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
         let inner = &*self.inner;
-        let started = inner.begin(&msg, self.state()).await?;
-        inner
-            .run_attempts(&started.prepared, None, started.deadline, 1, Mode::Oneway)
-            .await?;
-        Ok(())
+        let started = inner.begin(inner.prepare(&msg), self.state()).await?;
+        let (prepared, deadline) = (&started.prepared, started.deadline);
+        let info = inner.publish_info(&prepared.topic, deadline).await?;
+        let queue = inner
+            .pick_queue(&info, None)
+            .ok_or_else(|| Error::NoRoute {
+                topic: msg.topic.clone(),
+            })?;
+        let started_at = std::time::Instant::now();
+        let outcome = inner.attempt_oneway(&queue, prepared, deadline).await;
+        inner.fault.update(
+            &queue.broker_name,
+            started_at.elapsed(),
+            outcome.is_err(),
+            std::time::Instant::now(),
+        );
+        outcome
     }
 
     /// Sends to one given queue (one attempt: the caller chose the queue).
@@ -662,15 +699,18 @@ impl Producer {
     /// As [`Producer::send`], plus [`ValidationError::QueueTopicMismatch`].
     pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
         let inner = &*self.inner;
-        if queue.topic != msg.topic {
-            inner.validate_message(&msg)?;
-            return Err(ValidationError::QueueTopicMismatch {
-                queue_topic: queue.topic.clone(),
-                message_topic: msg.topic.clone(),
+        let prepared = inner.prepare(&msg).and_then(|p| {
+            if queue.topic == msg.topic {
+                Ok(p)
+            } else {
+                Err(ValidationError::QueueTopicMismatch {
+                    queue_topic: queue.topic.clone(),
+                    message_topic: msg.topic.clone(),
+                }
+                .into())
             }
-            .into());
-        }
-        let started = inner.begin(&msg, self.state()).await?;
+        });
+        let started = inner.begin(prepared, self.state()).await?;
         // Make sure the broker's address is known.
         inner
             .publish_info(&started.prepared.topic, started.deadline)
@@ -679,16 +719,9 @@ impl Producer {
             topic: started.prepared.topic.clone(),
             ..queue.clone()
         };
-        let result = inner
-            .run_attempts(
-                &started.prepared,
-                Some(target),
-                started.deadline,
-                1,
-                Mode::Sync,
-            )
-            .await?;
-        result.ok_or(Error::Shutdown)
+        inner
+            .run_attempts(&started.prepared, Some(target), started.deadline, 1)
+            .await
     }
 
     /// Sends to the queue `selector` picks for `arg` among the topic's queues — for ordered
@@ -696,7 +729,7 @@ impl Producer {
     /// One attempt, as in Java (retrying elsewhere would break the order).
     ///
     /// # Errors
-    /// As [`Producer::send`].
+    /// As [`Producer::send`], plus [`ValidationError::SelectorOutOfRange`].
     pub async fn send_with_selector<A, S>(
         &self,
         msg: Message,
@@ -708,7 +741,7 @@ impl Producer {
         S: MessageQueueSelector<A> + ?Sized,
     {
         let inner = &*self.inner;
-        let started = inner.begin(&msg, self.state()).await?;
+        let started = inner.begin(inner.prepare(&msg), self.state()).await?;
         let (prepared, deadline) = (&started.prepared, started.deadline);
         let info = inner.publish_info(&prepared.topic, deadline).await?;
         let user_queues: Vec<MessageQueue> = info
@@ -721,15 +754,15 @@ impl Producer {
             .collect();
         let index = selector.select(&user_queues, &msg, arg);
         let Some(chosen) = info.queues.get(index).cloned() else {
-            return Err(Error::Config {
-                field: "selector",
-                reason: format!("chose queue {index} of {}", info.queues.len()),
-            });
+            return Err(ValidationError::SelectorOutOfRange {
+                index,
+                queues: info.queues.len(),
+            }
+            .into());
         };
-        let result = inner
-            .run_attempts(prepared, Some(chosen), deadline, 1, Mode::Sync)
-            .await?;
-        result.ok_or(Error::Shutdown)
+        inner
+            .run_attempts(prepared, Some(chosen), deadline, 1)
+            .await
     }
 
     /// The queues a send to `topic` can use now (looked up if needed), for
@@ -740,7 +773,7 @@ impl Producer {
     pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         check_send_topic(topic)?;
         let inner = &*self.inner;
-        let deadline = Instant::now() + inner.settings.send_timeout;
+        let deadline = deadline_after(inner.settings.send_timeout);
         let info = inner
             .publish_info(&wrap_namespace(inner.namespace.as_deref(), topic), deadline)
             .await?;

@@ -62,7 +62,7 @@ impl CompressionType {
     }
 
     /// The type bits of `sysFlag` (Java `getCompressionFlag`), without
-    /// [`SysFlag::COMPRESSED`].
+    /// `SysFlag::COMPRESSED`.
     pub fn sys_flag_bits(self) -> i32 {
         match self {
             Self::Zlib => SysFlag::COMPRESSION_ZLIB,
@@ -71,12 +71,12 @@ impl CompressionType {
         }
     }
 
-    /// The level Java 5.3.3 uses for every type (`compressLevel`, [`DEFAULT_LEVEL`]).
+    /// The level Java 5.3.3 uses for every type (`compressLevel`, `DEFAULT_LEVEL`).
     pub fn default_level(self) -> i32 {
         DEFAULT_LEVEL
     }
 
-    /// The levels [`compress`] accepts, inclusive: zlib `-1..=9` (Java's `Deflater` throws
+    /// The levels `compress` accepts, inclusive: zlib `-1..=9` (Java's `Deflater` throws
     /// otherwise; `-1` is zlib's default, 6), zstd the library's range (out-of-range levels
     /// would be clamped, as zstd-jni does), LZ4 any (the level is ignored, as in Java).
     pub fn level_range(self) -> (i32, i32) {

@@ -357,7 +357,7 @@ pub enum MessageDecodeError {
 pub struct StoredMessage {
     /// Total size of the stored record.
     pub store_size: i32,
-    /// Magic code ([`MESSAGE_MAGIC_CODE_V1`] or [`MESSAGE_MAGIC_CODE_V2`]).
+    /// Magic code (`MESSAGE_MAGIC_CODE_V1` or `MESSAGE_MAGIC_CODE_V2`).
     pub magic: i32,
     /// CRC32 of the stored body.
     pub body_crc: i32,
@@ -369,7 +369,7 @@ pub struct StoredMessage {
     pub queue_offset: i64,
     /// Offset in the commit log.
     pub commit_log_offset: i64,
-    /// [`SysFlag`] bits. As in Java 5.x, [`SysFlag::COMPRESSED`] is cleared once the body has
+    /// `SysFlag` bits. As in Java 5.x, `SysFlag::COMPRESSED` is cleared once the body has
     /// been inflated.
     pub sys_flag: i32,
     /// Client time of sending, epoch ms.
@@ -407,17 +407,17 @@ impl StoredMessage {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The tag ([`property::TAGS`]).
+    /// The tag (`property::TAGS`).
     pub fn tags(&self) -> Option<&str> {
         self.property(property::TAGS)
     }
 
-    /// The keys ([`property::KEYS`]), several separated by a space.
+    /// The keys (`property::KEYS`), several separated by a space.
     pub fn keys(&self) -> Option<&str> {
         self.property(property::KEYS)
     }
 
-    /// The client unique id ([`property::UNIQ_KEY`]).
+    /// The client unique id (`property::UNIQ_KEY`).
     pub fn uniq_key(&self) -> Option<&str> {
         self.property(property::UNIQ_KEY)
     }

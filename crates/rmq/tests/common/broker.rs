@@ -69,10 +69,13 @@ pub async fn create_topic_on(api: &ClientApi, addrs: &[String], topic: &str, que
     }
     // Also right after an update: every broker must list the new queue count.
     wait_for(Duration::from_secs(15), || async {
-        api.topic_route(topic).await.ok().filter(|r| {
-            r.queue_datas.len() == addrs.len()
-                && r.queue_datas.iter().all(|q| q.write_queue_nums == queues)
-        })
+        api.topic_route(topic, api.deadline())
+            .await
+            .ok()
+            .filter(|r| {
+                r.queue_datas.len() == addrs.len()
+                    && r.queue_datas.iter().all(|q| q.write_queue_nums == queues)
+            })
     })
     .await
     .unwrap_or_else(|| panic!("route of {topic} never listed {addrs:?}"));

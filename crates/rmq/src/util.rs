@@ -1,0 +1,43 @@
+//! The crate's one clock helper and one source of randomness, used by every layer.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+/// Wall-clock time in epoch milliseconds (0 if the clock is before 1970).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Wall-clock time in epoch nanoseconds, for names that must differ between starts.
+pub(crate) fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// `now + d`, saturating far in the future instead of overflowing `Instant`.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// A random index in `0..n` (`n > 0`).
+pub(crate) fn random_below(n: usize) -> usize {
+    fastrand::usize(..n.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_saturate() {
+        assert!(deadline_after(Duration::MAX) > Instant::now());
+        assert!(random_below(0) == 0 && random_below(3) < 3);
+        assert!(now_ms() > 1_600_000_000_000);
+    }
+}

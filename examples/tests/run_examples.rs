@@ -1,0 +1,144 @@
+//! Runs every example against the real local RocketMQ (started by the README's test command),
+//! each on a fresh topic created first, and checks what it printed.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn namesrv() -> String {
+    std::env::var("RMQ_NAMESRV").unwrap_or_else(|_| "127.0.0.1:9876".to_string())
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` next to this test's binary.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    dir.join("examples").join(name)
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Creates `topic` with 4 queues on every master and waits until the name server routes it.
+fn create_topic(topic: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let admin = rmq::Admin::new(&rmq::ClientConfig::new().name_server(&namesrv())).unwrap();
+        let cluster = admin.cluster_info().await.unwrap_or_else(|e| {
+            panic!(
+                "no RocketMQ name server at {} ({e}). Start one with `scripts/rocketmq start` \
+                 or run the README's test command, which does.",
+                namesrv()
+            )
+        });
+        let masters: Vec<String> = cluster
+            .broker_addr_table
+            .values()
+            .filter_map(|b| b.master_addr().map(str::to_string))
+            .collect();
+        for addr in &masters {
+            admin.create_topic(addr, topic, 4).await.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(route) = admin.topic_route(topic).await {
+                if route.queue_datas.len() == masters.len() {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "route of {topic} never appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        admin.close().await;
+    });
+}
+
+/// Runs `name` on a fresh topic; returns its standard output.
+fn run(name: &str) -> String {
+    let topic = unique(name);
+    create_topic(&topic);
+    let out = Command::new(example(name))
+        .env("NAMESRV_ADDR", namesrv())
+        .env("TOPIC", &topic)
+        .output()
+        .unwrap_or_else(|e| panic!("run example {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn producer_sync_sends_ten_messages() {
+    let out = run("producer_sync");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("SEND_OK")).count(),
+        10,
+        "{out}"
+    );
+}
+
+#[test]
+fn producer_concurrent_sends_a_hundred() {
+    let out = run("producer_concurrent");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("SEND_OK")).count(),
+        100,
+        "{out}"
+    );
+    assert!(out.contains("100 sent, 0 failed"), "{out}");
+}
+
+#[test]
+fn producer_oneway_writes_ten() {
+    let out = run("producer_oneway");
+    assert!(out.contains("10 messages written one-way"), "{out}");
+}
+
+#[test]
+fn producer_batch_stores_three_messages_in_one_request() {
+    let out = run("producer_batch");
+    let line = out.lines().next().unwrap_or_default();
+    assert!(line.starts_with("SEND_OK"), "{out}");
+    let ids = line
+        .split("msg_ids=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert_eq!(ids.split(',').count(), 3, "{out}");
+}
+
+#[test]
+fn producer_ordered_keeps_each_order_on_one_queue() {
+    let out = run("producer_ordered");
+    let mut queue_of = std::collections::HashMap::new();
+    for line in out.lines() {
+        let mut words = line.split_whitespace();
+        assert_eq!(words.next(), Some("order"), "{line}");
+        let order = words.next().unwrap().to_string();
+        assert_eq!(words.next(), Some("SEND_OK"), "{line}");
+        let queue = words.next().unwrap().to_string();
+        let first = queue_of.entry(order).or_insert_with(|| queue.clone());
+        assert_eq!(*first, queue, "{out}");
+    }
+    assert_eq!(queue_of.len(), 4, "{out}");
+}
