@@ -17,7 +17,8 @@ use rmq::protocol::{
 };
 use tokio_util::codec::Decoder;
 
-const VERSIONS: [&str; 2] = ["5.3.3", "4.9.3"];
+/// Every version with committed vectors (`scripts/test` checks each against Java first).
+const VERSIONS: [&str; 3] = ["4.9.3", "5.3.3", "5.5.0"];
 
 fn golden_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

@@ -37,7 +37,7 @@ import org.apache.rocketmq.common.message.MessageQueue;
  *
  * Bodies are printed as the client hands them to the application (the client inflates compressed
  * bodies; sys_flag is printed as decoded). Source is Java-8 compatible and only uses client API
- * present in 4.9.3 .. 5.3.3.
+ * present in 4.9.3 .. 5.5.0.
  */
 public final class Consume {
 

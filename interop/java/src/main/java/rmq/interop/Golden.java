@@ -31,7 +31,7 @@ import org.apache.rocketmq.remoting.protocol.SerializeType;
  *   describe  encode, then decode that output in-process and print the canonical lines
  * </pre>
  *
- * Source is kept Java-8 compatible and only uses API present in rocketmq-remoting 4.9.3 .. 5.3.3;
+ * Source is kept Java-8 compatible and only uses API present in rocketmq-remoting 4.9.3 .. 5.5.0;
  * version-specific API (fastEncodeHeader) is reached by reflection.
  */
 public final class Golden {
