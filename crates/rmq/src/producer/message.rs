@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use crate::client::MessageQueue;
 
+/// Highest delay level of a broker with the default `messageDelayLevel` (18 levels).
+pub const MAX_DELAY_LEVEL: u32 = 18;
+
 /// A message to send. Build it with [`Message::new`] and the `with_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

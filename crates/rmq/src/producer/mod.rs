@@ -3,6 +3,7 @@
 
 mod fault;
 mod message;
+mod selector;
 mod send;
 
 use std::fmt;
@@ -14,8 +15,8 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::{debug, info, warn};
 
 use fault::LatencyFaultTolerance;
-pub use message::{Message, SendResult, SendStatus};
-pub use send::{MessageQueueSelector, SelectByHash, SelectRandom, MAX_DELAY_LEVEL};
+pub use message::{Message, SendResult, SendStatus, MAX_DELAY_LEVEL};
+pub use selector::{MessageQueueSelector, SelectByHash, SelectRandom};
 
 use crate::client::validate::{
     check_producer_group, wrap_namespace, AUTO_CREATE_TOPIC, GROUP_MAX_LEN,

@@ -16,7 +16,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};
+use super::command::{LanguageCode, RemotingCommand, SerializeType};
+use super::ext_fields::ExtFields;
 
 /// The Java decoder's default `maxFrameLength` (`com.rocketmq.remoting.frameMaxLength`):
 /// 16 MiB, counting the 4-byte length field.

@@ -3,7 +3,7 @@
 //! Every value is a string on the wire (`RemotingCommand.makeCustomHeaderToNet` writes
 //! `value.toString()`); optional fields are omitted when `None`.
 
-use super::command::ExtFields;
+use super::ext_fields::ExtFields;
 
 /// A header field that is missing or does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,7 @@ mod code;
 mod codec;
 mod command;
 mod compress;
+mod ext_fields;
 mod header;
 mod heartbeat;
 mod message;
@@ -20,9 +21,10 @@ pub use codec::{
     decode_frame_body, encode_frame, CodecError, RemotingCodec, DEFAULT_MAX_FRAME_LEN,
 };
 pub use command::{
-    next_opaque, ExtFields, LanguageCode, RemotingCommand, SerializeType, FLAG_ONEWAY,
+    next_opaque, LanguageCode, RemotingCommand, SerializeType, FLAG_ONEWAY,
     FLAG_RESPONSE, VERSION_4_9_3, VERSION_5_3_3,
 };
+pub use ext_fields::ExtFields;
 pub use compress::{
     compress, decompress, sys_flag_for, type_from_sys_flag, CompressError, CompressionType,
     DEFAULT_COMPRESS_THRESHOLD, DEFAULT_LEVEL,
