@@ -561,7 +561,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line with the whole cause chain; no backtrace for user errors.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cause_chain(&e));
             if is_usage_error(&e) {
                 std::process::ExitCode::from(2)
             } else {
@@ -569,6 +569,24 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: the library's errors already name
+/// their cause in their message (`cannot connect to …: connection refused`), so a cause whose
+/// text is already there is not repeated.
+fn cause_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// An argument the user must change (exit code 2, like clap's own usage errors).

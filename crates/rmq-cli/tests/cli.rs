@@ -127,3 +127,112 @@ fn send_prints_one_json_object_per_message_and_fails_loudly() {
         "{text}"
     );
 }
+
+#[test]
+fn bad_inputs_are_usage_errors_before_any_network() {
+    // Port 1 is never listened on: each of these must fail before trying it.
+    let cases: [&[&str]; 6] = [
+        &["route", "", "-n", "127.0.0.1:1"],
+        &[
+            "send",
+            "-n",
+            "127.0.0.1:1",
+            "--topic",
+            "T",
+            "--size",
+            "3000000000",
+        ],
+        &[
+            "send",
+            "-n",
+            "127.0.0.1:1",
+            "--topic",
+            "T",
+            "--body-file",
+            "/dev/zero",
+        ],
+        &[
+            "send",
+            "-n",
+            "127.0.0.1:1",
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--batch",
+            "0",
+        ],
+        &[
+            "send",
+            "-n",
+            "127.0.0.1:1",
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--count",
+            "0",
+        ],
+        &[
+            "send",
+            "-n",
+            "not-an-address",
+            "--topic",
+            "T",
+            "--body",
+            "x",
+        ],
+    ];
+    for args in cases {
+        let out = rmq(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("refused"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn an_unreachable_name_server_fails_with_its_cause_and_prints_no_answer() {
+    for args in [
+        &[
+            "producer",
+            "--group",
+            "G",
+            "-n",
+            "127.0.0.1:1",
+            "--timeout-ms",
+            "1000",
+        ][..],
+        &["route", "TBW102", "-n", "127.0.0.1:1"][..],
+        &["cluster", "-n", "127.0.0.1:1"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let out = rmq(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{args:?}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains("refused"),
+            "{args:?}: {stderr}"
+        );
+        // The cause is said once, not repeated by the error chain.
+        assert_eq!(
+            stderr.to_lowercase().matches("refused").count(),
+            1,
+            "{stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{args:?}"
+        );
+    }
+}

@@ -25,6 +25,11 @@ pub enum CloseReason {
     /// Nothing was read or written for the idle timeout.
     #[error("idle for {0:?}")]
     Idle(Duration),
+    /// A request timed out after this long and the peer looked stalled (it had sent nothing
+    /// since the request was queued), so the connection was closed rather than kept for
+    /// requests that would time out too.
+    #[error("unresponsive: no answer within {0:?}")]
+    Unresponsive(Duration),
     /// Closed by this client (shutdown, replacement).
     #[error("closed by client")]
     Local,

@@ -31,7 +31,10 @@ async fn a_producer_joining_while_the_last_one_leaves_gets_a_live_instance() {
         );
         assert!(instance.producer_groups().contains(&"joining".to_string()));
         assert!(
-            instance.heartbeat_all().await >= 1,
+            instance
+                .heartbeat_all(tokio::time::Instant::now() + std::time::Duration::from_secs(3))
+                .await
+                >= 1,
             "round {round}: instance cannot reach the broker"
         );
         joined.shutdown().await;

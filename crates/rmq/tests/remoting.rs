@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::fake::{pair, pair_with};
 use rmq::protocol::{RemotingCommand, RequestCode, ResponseCode};
 use rmq::remoting::{
-    ConnectionConfig, ConnectionPool, HandlerFuture, RpcHook, ServerRequestHandler,
+    ConnectionConfig, ConnectionPool, HandlerFuture, RpcHook, ServerRequestHandler, TimeoutPolicy,
     UnsupportedRequests,
 };
 use rmq::{CloseReason, Error};
@@ -68,7 +68,12 @@ async fn unknown_opaque_is_ignored_and_the_connection_keeps_working() {
 
 #[tokio::test(start_paused = true)]
 async fn timeout_removes_the_pending_entry_and_a_late_reply_is_dropped() {
-    let (conn, mut peer) = pair();
+    // Kept open on a timeout, to see what a late reply does.
+    let config = ConnectionConfig {
+        timeout_policy: TimeoutPolicy::KeepOpen,
+        ..ConnectionConfig::default()
+    };
+    let (conn, mut peer) = pair_with(config, Arc::new(UnsupportedRequests));
     let request = req(RequestCode::HEART_BEAT);
     let fut = conn.request(request, Duration::from_millis(500));
     let (result, sent) = tokio::join!(fut, peer.recv());

@@ -9,8 +9,8 @@ use tracing::{debug, info};
 
 use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
-    decode_stored_messages, ClusterInfo, CommandHeader, CreateTopicRequestHeader,
-    GetProducerConnectionListRequestHeader, GetRouteInfoRequestHeader, HeartbeatData, LanguageCode,
+    decode_first_stored_message, ClusterInfo, CommandHeader, CreateTopicRequestHeader,
+    GetProducerConnectionListRequestHeader, GetRouteInfoRequestHeader, HeartbeatData, InflateLimits, LanguageCode,
     ProducerConnection, QueueOffsetRequestHeader, QueueOffsetResponseHeader, RemotingCommand,
     RequestCode, ResponseCode, SerializeType, StoredMessage, TopicRouteData,
     UnregisterClientRequestHeader, ViewMessageRequestHeader, VERSION_4_9_3,
@@ -355,12 +355,8 @@ impl ClientApi {
         };
         let cmd = self.command(RequestCode::VIEW_MESSAGE_BY_ID, Some(&header));
         let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
-        let mut msgs = decode_stored_messages(resp.body)
-            .map_err(|e| Error::invalid_response(addr, format!("stored message: {e}")))?;
-        if msgs.is_empty() {
-            return Err(Error::invalid_response(addr, "no message in the body"));
-        }
-        Ok(msgs.swap_remove(0))
+        decode_first_stored_message(resp.body, InflateLimits::default())
+            .map_err(|e| Error::invalid_response(addr, format!("stored message: {e}")))
     }
 
     /// The max offset (next offset to be written) of a queue on the broker at `addr`.

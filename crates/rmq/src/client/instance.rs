@@ -281,14 +281,15 @@ impl ClientInstance {
     }
 
     /// Starts the periodic jobs once; later calls do nothing. With an address server, fetches
-    /// the name-server list first (within the API timeout).
-    pub(crate) async fn start(self: &Arc<Self>) {
+    /// the name-server list first, before `deadline` (the member's start-up deadline).
+    pub(crate) async fn start(self: &Arc<Self>, deadline: Instant) {
         if self.started.swap(true, Ordering::SeqCst) {
             return;
         }
         if let Some(server) = &self.config.address_server {
             // Java fetches once at start, then on the schedule.
-            if let Err(e) = self.fetch_name_servers(server).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = self.fetch_name_servers(server, left).await {
                 warn!(client_id = %self.client_id, url = %redact_url(&server.url), error = %e, "address server fetch failed");
             }
         }
@@ -307,7 +308,8 @@ impl ClientInstance {
             config.heartbeat_broker_interval,
             |instance| async move {
                 instance.clean_offline_brokers();
-                instance.heartbeat_all().await;
+                let deadline = deadline_after(instance.config.api_timeout);
+                instance.heartbeat_all(deadline).await;
             },
         );
         if let Some(server) = &config.address_server {
@@ -319,7 +321,10 @@ impl ClientInstance {
                     let Some(server) = instance.config.address_server.clone() else {
                         return;
                     };
-                    match instance.fetch_name_servers(&server).await {
+                    match instance
+                        .fetch_name_servers(&server, instance.config.api_timeout)
+                        .await
+                    {
                         Ok(changed) => debug!(changed, "address server fetched"),
                         Err(e) => {
                             warn!(url = %redact_url(&server.url), error = %e, "address server fetch failed")
@@ -349,7 +354,7 @@ impl ClientInstance {
         let budget = self.config.api_timeout.saturating_mul(4);
         let client_id = self.client_id.clone();
         let handle = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(Instant::now() + first, every);
+            let mut ticks = tokio::time::interval_at(deadline_after(first), every);
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
@@ -377,8 +382,9 @@ impl ClientInstance {
     }
 
     /// Asks the address server for the name-server list and applies it when it changed.
-    async fn fetch_name_servers(&self, server: &AddressServer) -> Result<bool> {
-        let list = super::address::fetch(&server.url, self.config.api_timeout).await?;
+    async fn fetch_name_servers(&self, server: &AddressServer, timeout: Duration) -> Result<bool> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        let list = super::address::fetch(&server.url, timeout).await?;
         let servers = parse_name_servers(&list).map_err(|e| Error::InvalidResponse {
             addr: redact_url(&server.url),
             reason: e.to_string(),
@@ -518,11 +524,11 @@ impl ClientInstance {
         }
     }
 
-    /// Sends a heartbeat with every member to the brokers, all at once, within the API
-    /// timeout: to masters only while there is no consumer, to every broker (slaves included,
+    /// Sends a heartbeat with every member to the brokers, all at once, before `deadline`: to
+    /// masters only while there is no consumer, to every broker (slaves included,
     /// which consumers may pull from) once there is one — as Java does. Returns how many
     /// brokers accepted it.
-    pub async fn heartbeat_all(&self) -> usize {
+    pub async fn heartbeat_all(&self, deadline: Instant) -> usize {
         let data = self.heartbeat_data();
         let masters_only = data.consumer_data_set.is_empty();
         let targets: Vec<(String, i64, String)> = self
@@ -536,7 +542,6 @@ impl ClientInstance {
                     .map(|(id, addr)| (name.clone(), *id, addr.clone()))
             })
             .collect();
-        let deadline = deadline_after(self.config.api_timeout);
         let sends = targets.iter().map(|(name, id, addr)| {
             let data = &data;
             async move {

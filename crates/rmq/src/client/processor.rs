@@ -6,7 +6,7 @@ use tracing::{debug, info, warn};
 
 use super::members::{Members, TransactionCheck};
 use crate::protocol::{
-    decode_stored_messages, CheckTransactionStateRequestHeader, RemotingCommand, RequestCode,
+    decode_first_stored_message, CheckTransactionStateRequestHeader, InflateLimits, RemotingCommand, RequestCode,
     ResponseCode,
 };
 use crate::remoting::{HandlerFuture, ServerRequestHandler, UnsupportedRequests};
@@ -55,12 +55,9 @@ impl ClientRequestProcessor {
                 return;
             }
         };
-        let message = match decode_stored_messages(request.body.clone()) {
-            Ok(mut msgs) if !msgs.is_empty() => msgs.swap_remove(0),
-            Ok(_) => {
-                warn!(addr, "transaction check without a message");
-                return;
-            }
+        let message = match decode_first_stored_message(request.body.clone(), InflateLimits::default())
+        {
+            Ok(message) => message,
             Err(e) => {
                 warn!(addr, error = %e, "transaction check: message does not decode");
                 return;

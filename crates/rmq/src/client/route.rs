@@ -44,20 +44,19 @@ pub struct TopicPublishInfo {
 impl TopicPublishInfo {
     /// Builds the publish info of `topic` from `route` (`topicRouteData2TopicPublishInfo`):
     /// from `orderTopicConf` when present, else one queue per write queue of every writable
-    /// broker that has a master (id 0).
+    /// broker that has a master (id 0). The counts were checked against
+    /// [`MAX_QUEUES_PER_BROKER`](crate::protocol::MAX_QUEUES_PER_BROKER) when the route was
+    /// parsed; a negative count gives no queue.
     pub fn from_route(topic: &str, route: &TopicRouteData) -> Self {
         let mut queues = Vec::new();
-        let order_conf = route.order_topic_conf.as_deref().filter(|c| !c.is_empty());
-        if let Some(conf) = order_conf {
-            for entry in conf.split(';') {
-                if let Some((broker, n)) = entry.split_once(':') {
-                    let n: i32 = n.trim().parse().unwrap_or(0);
-                    queues.extend((0..n).map(|i| MessageQueue {
-                        topic: topic.to_string(),
-                        broker_name: broker.to_string(),
-                        queue_id: i,
-                    }));
-                }
+        let order_queues = route.order_topic_queues();
+        if !order_queues.is_empty() {
+            for (broker, n) in &order_queues {
+                queues.extend((0..*n).map(|i| MessageQueue {
+                    topic: topic.to_string(),
+                    broker_name: (*broker).to_string(),
+                    queue_id: i,
+                }));
             }
         } else {
             let mut datas: Vec<_> = route.queue_datas.iter().collect();
@@ -80,7 +79,7 @@ impl TopicPublishInfo {
             }
         }
         Self {
-            order_topic: order_conf.is_some(),
+            order_topic: !order_queues.is_empty(),
             queues,
             route: Some(route.clone()),
             next: AtomicUsize::new(start_index()),

@@ -278,7 +278,7 @@ impl ProducerBuilder {
     /// builds the client id `IP@instance[@unit]`, gets or creates the process-wide instance
     /// and registers the group; (g) add the `TBW102` publish info; (h) start the instance once
     /// (its periodic jobs) and fetch the `TBW102` route now; (i) become running; (j)
-    /// heartbeat every known broker now. Steps (h) and (j) each take at most the API timeout.
+    /// heartbeat every known broker now. Steps (h) to (j) share one deadline, the API timeout.
     ///
     /// A failed start leaves nothing registered, so the group can be used again.
     ///
@@ -331,9 +331,10 @@ impl ProducerBuilder {
             topic = AUTO_CREATE_TOPIC,
             "default topic publish info added"
         );
-        // (h)
-        instance.start().await;
+        // (h) … (j) share one deadline, so start-up never takes longer than the API timeout
+        // however many name servers or brokers are stalled.
         let deadline = deadline_after(self.client.api_timeout_value());
+        instance.start(deadline).await;
         if let Err(e) = instance
             .update_topic_route(AUTO_CREATE_TOPIC, deadline)
             .await
@@ -342,7 +343,7 @@ impl ProducerBuilder {
         }
         // (i) the state is running from here; (j)
         debug!(step = "running", group = %group, "producer running");
-        let brokers = instance.heartbeat_all().await;
+        let brokers = instance.heartbeat_all(deadline).await;
         debug!(
             step = "heartbeat",
             brokers, "heartbeat sent to every known broker"

@@ -5,7 +5,8 @@ use super::message::Message;
 use crate::client::MessageQueue;
 use crate::util::random_below;
 
-/// Chooses a queue for [`Producer::send_with_selector`] (Java `MessageQueueSelector`).
+/// Chooses a queue for [`Producer::send_with_selector`](super::Producer::send_with_selector)
+/// (Java `MessageQueueSelector`).
 pub trait MessageQueueSelector<A: ?Sized>: Send + Sync {
     /// Index into `queues` (never empty) for `msg` with the caller's `arg`.
     fn select(&self, queues: &[MessageQueue], msg: &Message, arg: &A) -> usize;

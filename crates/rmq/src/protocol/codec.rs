@@ -112,30 +112,70 @@ impl Decoder for RemotingCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RemotingCommand>, CodecError> {
-        if src.len() < 4 {
-            return Ok(None);
+        match split_frame(src, self.max_frame_len)? {
+            Some(frame) => decode_frame_body(frame).map(Some),
+            None => Ok(None),
         }
-        let length = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
-        if length < 4 {
-            return Err(CodecError::BadLength {
-                length: length.into(),
-            });
-        }
-        let frame_len = 4 + length as usize;
-        if frame_len > self.max_frame_len {
-            return Err(CodecError::FrameTooLarge {
-                length: frame_len,
-                max: self.max_frame_len,
-            });
-        }
-        if src.len() < frame_len {
-            src.reserve(frame_len - src.len());
-            return Ok(None);
-        }
-        let mut frame = src.split_to(frame_len);
-        frame.advance(4);
-        decode_frame_body(frame).map(Some)
     }
+}
+
+/// A [`Decoder`] that only cuts the stream into frames, checking their lengths, and leaves
+/// the header to [`decode_frame_body`]: a connection's reader decodes small headers at once
+/// and hands large ones to a blocking thread, so no peer can stall the runtime with one.
+#[derive(Debug, Clone)]
+pub struct FrameSplitter {
+    max_frame_len: usize,
+}
+
+impl FrameSplitter {
+    /// A splitter that rejects frames larger than `max_frame_len` bytes (length field included).
+    pub fn new(max_frame_len: usize) -> Self {
+        Self { max_frame_len }
+    }
+}
+
+impl Decoder for FrameSplitter {
+    type Item = BytesMut;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, CodecError> {
+        split_frame(src, self.max_frame_len)
+    }
+}
+
+/// The declared header length of a frame cut by [`FrameSplitter`] (0 when too short to say).
+pub fn frame_header_len(frame: &[u8]) -> usize {
+    match frame {
+        [_, a, b, c, ..] => usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c),
+        _ => 0,
+    }
+}
+
+/// Cuts one frame off `src` (without its length prefix) once it is complete.
+fn split_frame(src: &mut BytesMut, max_frame_len: usize) -> Result<Option<BytesMut>, CodecError> {
+    if src.len() < 4 {
+        return Ok(None);
+    }
+    let length = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+    if length < 4 {
+        return Err(CodecError::BadLength {
+            length: length.into(),
+        });
+    }
+    let frame_len = 4 + length as usize;
+    if frame_len > max_frame_len {
+        return Err(CodecError::FrameTooLarge {
+            length: frame_len,
+            max: max_frame_len,
+        });
+    }
+    if src.len() < frame_len {
+        src.reserve(frame_len - src.len());
+        return Ok(None);
+    }
+    let mut frame = src.split_to(frame_len);
+    frame.advance(4);
+    Ok(Some(frame))
 }
 
 /// Decodes one frame without its length prefix: `[type | headerLen][header][body]`.
@@ -160,6 +200,8 @@ pub fn decode_frame_body(mut frame: BytesMut) -> Result<RemotingCommand, CodecEr
     let serialize_type =
         SerializeType::from_code(type_code).ok_or(CodecError::UnknownSerializeType(type_code))?;
     let header = frame.split_to(header_len);
+    // Linear in the header's size (ext fields are collected, then de-duplicated with a hash
+    // index), so decoding time is bounded by the frame limit.
     // The body is a view of the read buffer: no copy.
     let body = frame.freeze();
     let mut cmd = match serialize_type {
@@ -274,7 +316,7 @@ impl<'de> Deserialize<'de> for ExtFields {
                 Ok(ExtFields::new())
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
-                let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(8));
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
                 while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
                     // Java writes strings; be lenient with scalars from other peers and
                     // drop nulls the way Java's map iteration skips them.
@@ -283,9 +325,9 @@ impl<'de> Deserialize<'de> for ExtFields {
                         serde_json::Value::String(s) => s,
                         other => other.to_string(),
                     };
-                    ext.insert(k, v);
+                    pairs.push((k, v));
                 }
-                Ok(ext)
+                Ok(ExtFields::from_pairs(pairs))
             }
         }
         deserializer.deserialize_any(ExtVisitor)
@@ -436,7 +478,7 @@ fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand, CodecError> {
     }
     let ext_len = i64::from(h.get_i32());
     let mut ext_bytes = take_len(&mut h, ext_len, "ext fields")?;
-    let mut ext_fields = ExtFields::new();
+    let mut pairs = Vec::new();
     while ext_bytes.has_remaining() {
         if ext_bytes.len() < 2 {
             return Err(CodecError::Truncated {
@@ -452,8 +494,9 @@ fn decode_binary_header(mut h: Bytes) -> Result<RemotingCommand, CodecError> {
         }
         let val_len = i64::from(ext_bytes.get_i32());
         let val = utf8(take_len(&mut ext_bytes, val_len, "ext value")?)?;
-        ext_fields.insert(key, val);
+        pairs.push((key, val));
     }
+    let ext_fields = ExtFields::from_pairs(pairs);
     Ok(RemotingCommand {
         code,
         language,

@@ -210,7 +210,7 @@ pub fn compress(kind: CompressionType, level: i32, data: &[u8]) -> Result<Bytes,
 
 /// Decompresses `data` of type `kind`, failing with [`CompressError::TooLarge`] as soon as the
 /// output would exceed `max_len` bytes (protection against decompression bombs; see
-/// [`super::MAX_INFLATED_BODY_LEN`]).
+/// [`super::InflateLimits`]).
 ///
 /// Bytes after the end of a zlib stream are ignored, as Java's `InflaterInputStream` does;
 /// concatenated LZ4 or zstd frames are all decoded. Empty input is an error.

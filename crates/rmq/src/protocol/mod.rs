@@ -11,6 +11,7 @@ mod header;
 mod heartbeat;
 mod message;
 mod route;
+mod stored;
 
 pub use batch::{
     check_batch_rules, decode_batch, encode_batch, BatchEntry, BatchError, BatchMember,
@@ -18,7 +19,8 @@ pub use batch::{
 };
 pub use code::{RequestCode, ResponseCode};
 pub use codec::{
-    decode_frame_body, encode_frame, CodecError, RemotingCodec, DEFAULT_MAX_FRAME_LEN,
+    decode_frame_body, encode_frame, frame_header_len, CodecError, FrameSplitter, RemotingCodec,
+    DEFAULT_MAX_FRAME_LEN,
 };
 pub use command::{
     next_opaque, LanguageCode, RemotingCommand, SerializeType, FLAG_ONEWAY,
@@ -38,12 +40,13 @@ pub use header::{
 };
 pub use heartbeat::{HeartbeatData, ProducerData};
 pub use message::{
-    decode_offset_msg_id, decode_properties, decode_stored_messages, encode_properties,
-    is_reserved_property, local_ip, month_start_utc_ms, offset_msg_id, property, uniq_id_at,
-    MessageDecodeError, StoredMessage, SysFlag, UniqIdGenerator, MAX_INFLATED_BODY_LEN,
-    MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR,
+    decode_offset_msg_id, decode_properties, encode_properties, is_reserved_property, local_ip,
+    month_start_utc_ms, offset_msg_id, property, uniq_id_at, MessageDecodeError, SysFlag,
+    UniqIdGenerator, MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, NAME_VALUE_SEPARATOR,
+    PROPERTY_SEPARATOR,
 };
+pub use stored::{decode_first_stored_message, decode_stored_messages, InflateLimits, StoredMessage};
 pub use route::{
     parse_fastjson, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
-    TopicRouteData, MASTER_ID,
+    TopicRouteData, MASTER_ID, MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_TOPIC,
 };

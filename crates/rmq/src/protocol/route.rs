@@ -12,6 +12,16 @@ use serde::{Deserialize, Serialize};
 /// Broker id of a master.
 pub const MASTER_ID: i64 = 0;
 
+/// Most read or write queues a route may give one broker. Queue counts come from the network
+/// and size allocations (one queue object each), so a route outside the limit is rejected as
+/// malformed rather than trusted; real topics have at most a few hundred queues per broker.
+pub const MAX_QUEUES_PER_BROKER: i32 = 16_384;
+
+/// Most queues one topic's route may have over all its brokers (read or write, and in
+/// `orderTopicConf`): with [`MAX_QUEUES_PER_BROKER`], what keeps a small route answer from
+/// asking for gigabytes.
+pub const MAX_QUEUES_PER_TOPIC: usize = 65_536;
+
 /// Permission bits of a topic or broker (`PermName`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(transparent)]
@@ -120,8 +130,66 @@ impl TopicRouteData {
     ///
     /// # Errors
     /// The JSON error when the body is not a route even after fastjson leniency.
+    /// A route whose queue counts are outside the limits (16 384 queues per broker, 65 536 per
+    /// topic), or whose `orderTopicConf` is not `broker:count;…`, is an error: those counts
+    /// size allocations, so they are never trusted.
     pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
-        parse_fastjson(body)
+        let route: Self = parse_fastjson(body)?;
+        route.check_queue_counts().map_err(serde::de::Error::custom)?;
+        Ok(route)
+    }
+
+    /// The `(broker name, queue count)` entries of `orderTopicConf` (`brokerA:4;brokerB:8`),
+    /// empty when there is none. Entries are checked when the route is parsed.
+    pub fn order_topic_queues(&self) -> Vec<(&str, i32)> {
+        self.order_topic_conf
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .filter(|entry| !entry.trim().is_empty())
+            .filter_map(|entry| {
+                let (broker, n) = entry.split_once(':')?;
+                Some((broker, n.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Checks every count that will size an allocation against the documented limits.
+    fn check_queue_counts(&self) -> Result<(), String> {
+        let in_range = |what: &str, broker: &str, n: i32| {
+            if (0..=MAX_QUEUES_PER_BROKER).contains(&n) {
+                Ok(n as usize)
+            } else {
+                Err(format!(
+                    "{what} {n} of broker {broker:?} is outside 0..={MAX_QUEUES_PER_BROKER}"
+                ))
+            }
+        };
+        let (mut read_total, mut write_total) = (0usize, 0usize);
+        for q in &self.queue_datas {
+            read_total += in_range("readQueueNums", &q.broker_name, q.read_queue_nums)?;
+            write_total += in_range("writeQueueNums", &q.broker_name, q.write_queue_nums)?;
+        }
+        let mut order_total = 0usize;
+        for entry in self.order_topic_conf.as_deref().unwrap_or("").split(';') {
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let parsed = entry
+                .split_once(':')
+                .and_then(|(broker, n)| Some((broker, n.trim().parse::<i32>().ok()?)));
+            let Some((broker, n)) = parsed else {
+                return Err(format!("orderTopicConf entry {entry:?} is not broker:count"));
+            };
+            order_total += in_range("orderTopicConf count", broker, n)?;
+        }
+        let total = read_total.max(write_total).max(order_total);
+        if total > MAX_QUEUES_PER_TOPIC {
+            return Err(format!(
+                "route has {total} queues, more than the limit of {MAX_QUEUES_PER_TOPIC}"
+            ));
+        }
+        Ok(())
     }
 
     /// The route with queues and brokers sorted by name, for change detection (Java compares
@@ -292,6 +360,39 @@ mod tests {
     use super::*;
 
     const FASTJSON_ROUTE: &str = r#"{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+
+    fn route_with_queues(read: i64, write: i64, order: Option<&str>) -> String {
+        let order = order.map_or(String::new(), |c| format!(r#""orderTopicConf":"{c}","#));
+        format!(
+            r#"{{{order}"brokerDatas":[],"queueDatas":[{{"brokerName":"b","perm":6,"readQueueNums":{read},"writeQueueNums":{write}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn queue_counts_from_the_network_are_bounded() {
+        let ok = route_with_queues(8, 8, Some("b:4;c:2"));
+        let route = TopicRouteData::from_json(ok.as_bytes()).unwrap();
+        assert_eq!(route.order_topic_queues(), vec![("b", 4), ("c", 2)]);
+        let limit = i64::from(MAX_QUEUES_PER_BROKER);
+        for (body, expected) in [
+            (route_with_queues(4, 2_000_000_000, None), "writeQueueNums 2000000000"),
+            (route_with_queues(-1, 4, None), "readQueueNums -1"),
+            (route_with_queues(limit + 1, 4, None), "outside 0..=16384"),
+            (route_with_queues(4, 4, Some("b:2000000000")), "orderTopicConf count"),
+            (route_with_queues(4, 4, Some("b:x")), "is not broker:count"),
+            (route_with_queues(4, 4, Some("b")), "is not broker:count"),
+        ] {
+            let err = TopicRouteData::from_json(body.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+        // Many brokers each within the limit still cannot add up past the topic limit.
+        let many: Vec<String> = (0..5)
+            .map(|i| format!(r#"{{"brokerName":"b{i}","perm":6,"readQueueNums":16384,"writeQueueNums":16384}}"#))
+            .collect();
+        let body = format!(r#"{{"brokerDatas":[],"queueDatas":[{}]}}"#, many.join(","));
+        let err = TopicRouteData::from_json(body.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("81920 queues, more than the limit of 65536"), "{err}");
+    }
 
     #[test]
     fn parses_fastjson_bare_keys() {

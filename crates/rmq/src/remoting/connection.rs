@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::codec::{Encoder, FramedRead};
@@ -20,8 +20,31 @@ use tracing::{debug, info, warn};
 use super::handler::{RpcHook, ServerRequestHandler};
 use crate::error::{CloseReason, Error, Result};
 use crate::protocol::{
-    CodecError, RemotingCodec, RemotingCommand, ResponseCode, DEFAULT_MAX_FRAME_LEN, FLAG_RESPONSE,
+    decode_frame_body, frame_header_len, next_opaque, CodecError, FrameSplitter, RemotingCodec,
+    RemotingCommand, RequestCode, ResponseCode, DEFAULT_MAX_FRAME_LEN, FLAG_RESPONSE,
 };
+use crate::util::deadline_after;
+
+/// Headers larger than this are decoded on a blocking thread, not on the reader task: decoding
+/// is linear, but a 16 MiB header still takes a few hundred milliseconds, which would stall
+/// every timer of a runtime worker.
+const INLINE_HEADER_DECODE_LIMIT: usize = 64 * 1024;
+
+/// What a request that times out does to its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TimeoutPolicy {
+    /// Close the connection when the peer has sent nothing since the request was queued: it
+    /// is stalled or gone, and every later request on it would time out too. A peer that
+    /// keeps answering other requests keeps the connection. The default.
+    #[default]
+    CloseIfSilent,
+    /// Close the connection on every timeout, as the Java client does by default
+    /// (`clientCloseSocketIfTimeout = true`).
+    Close,
+    /// Never close on a timeout (only errors, EOF and idleness close).
+    KeepOpen,
+}
 
 /// Settings of a connection. Defaults follow the Java `NettyClientConfig`.
 #[derive(Clone)]
@@ -35,6 +58,12 @@ pub struct ConnectionConfig {
     pub max_frame_len: usize,
     /// Frames queued for the writer before senders wait.
     pub write_queue_capacity: usize,
+    /// Bytes queued for the writer and not yet written before senders wait (64 MiB): with
+    /// `write_queue_capacity`, what bounds the memory a peer that stops reading can pin. A
+    /// frame larger than this waits for the whole allowance.
+    pub max_unwritten_bytes: usize,
+    /// What a request timeout does to the connection.
+    pub timeout_policy: TimeoutPolicy,
     /// Server requests queued for the handler before the client answers `SYSTEM_BUSY`.
     pub server_request_capacity: usize,
     /// Server requests handled at the same time on one connection.
@@ -50,6 +79,8 @@ impl Default for ConnectionConfig {
             idle_timeout: Some(Duration::from_secs(120)),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             write_queue_capacity: 4096,
+            max_unwritten_bytes: 64 * 1024 * 1024,
+            timeout_policy: TimeoutPolicy::default(),
             server_request_capacity: 256,
             server_request_concurrency: 16,
             rpc_hooks: Vec::new(),
@@ -64,6 +95,8 @@ impl fmt::Debug for ConnectionConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_frame_len", &self.max_frame_len)
             .field("write_queue_capacity", &self.write_queue_capacity)
+            .field("max_unwritten_bytes", &self.max_unwritten_bytes)
+            .field("timeout_policy", &self.timeout_policy)
             .field("server_request_capacity", &self.server_request_capacity)
             .field(
                 "server_request_concurrency",
@@ -81,20 +114,56 @@ enum Pending {
     Closed(CloseReason),
 }
 
+/// A frame waiting for the writer, with its share of the unwritten-bytes allowance.
+struct QueuedFrame {
+    bytes: Bytes,
+    _room: OwnedSemaphorePermit,
+}
+
+/// The writer queue holds frames through these slots. A request that times out or is
+/// cancelled empties its slot, so its frame is freed at once and never written late (a
+/// message the caller saw fail must not be stored afterwards); the writer skips empty slots.
+#[derive(Default)]
+struct FrameSlot(Mutex<Option<QueuedFrame>>);
+
+impl FrameSlot {
+    fn new(frame: QueuedFrame) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(Some(frame))))
+    }
+
+    fn take(&self) -> Option<QueuedFrame> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// State shared by the handle and the tasks.
 struct Shared {
     addr: String,
     pending: Mutex<Pending>,
     closed: CancellationToken,
     started: Instant,
-    /// Milliseconds since `started` of the last read or write.
+    /// Milliseconds since `started` of the last read or write (for the idle timeout).
     last_activity_ms: AtomicU64,
+    /// Frames read so far (for [`TimeoutPolicy`]: a peer is silent when this did not move).
+    frames_read: AtomicU64,
+    /// Bytes the writer may still be handed before senders wait.
+    write_room: Arc<Semaphore>,
+    max_unwritten_bytes: usize,
+    timeout_policy: TimeoutPolicy,
 }
 
 impl Shared {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let ms = self.started.elapsed().as_millis() as u64;
-        self.last_activity_ms.store(ms, Ordering::Relaxed);
+        self.last_activity_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn touch_read(&self) {
+        self.last_activity_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.frames_read.fetch_add(1, Ordering::Relaxed);
     }
 
     fn last_activity(&self) -> Instant {
@@ -125,8 +194,26 @@ impl Shared {
             info!(addr = %self.addr, reason = %reason, pending = waiters.len(), "connection closed");
         }
         self.closed.cancel();
+        // Senders waiting for room give up at once.
+        self.write_room.close();
         for (_, waiter) in waiters {
             let _ = waiter.send(Err(self.closed_error(reason.clone())));
+        }
+    }
+
+    /// Registers a waiter for `cmd`, giving it a fresh opaque if its own is already waiting
+    /// (two callers can never share, or displace, one entry).
+    fn register(&self, cmd: &mut RemotingCommand, waiter: Waiter) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *pending {
+            Pending::Open(map) => {
+                while map.contains_key(&cmd.opaque) {
+                    cmd.opaque = next_opaque();
+                }
+                map.insert(cmd.opaque, waiter);
+                Ok(())
+            }
+            Pending::Closed(reason) => Err(self.closed_error(reason.clone())),
         }
     }
 
@@ -144,24 +231,60 @@ impl Shared {
             Pending::Closed(_) => 0,
         }
     }
+
+    /// Waits (until `deadline`) for room for `bytes` among the unwritten bytes.
+    async fn reserve_room(&self, bytes: &Bytes, deadline: Instant) -> Option<QueuedFrame> {
+        let share = bytes.len().clamp(1, self.max_unwritten_bytes.max(1));
+        let share = u32::try_from(share).unwrap_or(u32::MAX);
+        let room = tokio::time::timeout_at(
+            deadline,
+            Arc::clone(&self.write_room).acquire_many_owned(share),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        Some(QueuedFrame {
+            bytes: bytes.clone(),
+            _room: room,
+        })
+    }
+
+    /// Applies the [`TimeoutPolicy`] to a request that timed out; `read_before` is
+    /// [`Shared::frames_read`] when it was queued.
+    fn on_timeout(&self, read_before: u64, code: RequestCode, timeout: Duration) {
+        let silent = self.frames_read.load(Ordering::Relaxed) == read_before;
+        let close = match self.timeout_policy {
+            TimeoutPolicy::Close => true,
+            TimeoutPolicy::CloseIfSilent => silent,
+            TimeoutPolicy::KeepOpen => false,
+        };
+        if close {
+            warn!(addr = %self.addr, ?code, ?timeout, silent, "request timed out, closing the connection");
+            self.fail(CloseReason::Unresponsive(timeout));
+        }
+    }
 }
 
-/// Removes the pending entry when the request future ends in any way (response, timeout,
-/// cancellation), so nothing is left behind.
+/// Removes the pending entry, and the frame if it is still queued, when the request future
+/// ends in any way (response, timeout, cancellation), so nothing is left behind.
 struct PendingGuard<'a> {
     shared: &'a Shared,
     opaque: i32,
+    slot: Option<Arc<FrameSlot>>,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         self.shared.remove_waiter(self.opaque);
+        if let Some(slot) = &self.slot {
+            slot.take();
+        }
     }
 }
 
 struct Handle {
     shared: Arc<Shared>,
-    writer_tx: mpsc::Sender<Bytes>,
+    writer_tx: mpsc::Sender<Arc<FrameSlot>>,
     codec: RemotingCodec,
     hooks: Arc<[Arc<dyn RpcHook>]>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -261,12 +384,19 @@ impl Connection {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
+        let max_unwritten_bytes = config
+            .max_unwritten_bytes
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(Pending::Open(HashMap::new())),
             closed: CancellationToken::new(),
             started: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
+            frames_read: AtomicU64::new(0),
+            write_room: Arc::new(Semaphore::new(max_unwritten_bytes)),
+            max_unwritten_bytes,
+            timeout_policy: config.timeout_policy,
         });
         let codec = RemotingCodec::new(config.max_frame_len);
         let (writer_tx, writer_rx) = mpsc::channel(config.write_queue_capacity.max(1));
@@ -275,9 +405,10 @@ impl Connection {
             tokio::spawn(write_loop(Arc::clone(&shared), write, writer_rx)),
             tokio::spawn(read_loop(
                 Arc::clone(&shared),
-                FramedRead::new(read, codec.clone()),
+                FramedRead::new(read, FrameSplitter::new(config.max_frame_len)),
                 request_tx,
                 writer_tx.clone(),
+                codec.clone(),
                 config.idle_timeout,
             )),
             tokio::spawn(dispatch_loop(
@@ -320,11 +451,21 @@ impl Connection {
         self.handle.shared.pending_len()
     }
 
+    /// Bytes queued for the writer and not yet written.
+    pub fn unwritten_bytes(&self) -> usize {
+        let shared = &self.handle.shared;
+        shared
+            .max_unwritten_bytes
+            .saturating_sub(shared.write_room.available_permits())
+    }
+
     /// Sends a request and waits for its response until `timeout`.
     ///
-    /// A timeout does not close the connection (other requests keep their chances); the
-    /// entry is removed and a late response is dropped. Cancel safety: dropping the future
-    /// removes the pending entry; the request may still reach the server if it was queued.
+    /// On a timeout the pending entry is removed (a late response is dropped), the frame is
+    /// dropped if the writer has not taken it yet, and the connection is closed as
+    /// [`ConnectionConfig::timeout_policy`] says. Cancel safety: dropping the future does the
+    /// same, except closing. A request whose opaque is already waiting on this connection gets
+    /// a fresh one.
     ///
     /// # Errors
     /// [`Error::Timeout`], [`Error::ConnectionClosed`], [`Error::Encode`]. A response with an
@@ -334,42 +475,42 @@ impl Connection {
         mut cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let shared = &*self.handle.shared;
         for hook in self.handle.hooks.iter() {
             hook.before_request(&shared.addr, &mut cmd);
         }
         let code = cmd.request_code();
-        let opaque = cmd.opaque;
+        let (tx, rx) = oneshot::channel();
+        shared.register(&mut cmd, tx)?;
+        let mut guard = PendingGuard {
+            shared,
+            opaque: cmd.opaque,
+            slot: None,
+        };
         let frame = self.encode(&cmd)?;
         let request_for_hooks = (!self.handle.hooks.is_empty()).then_some(cmd);
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            match &mut *pending {
-                Pending::Open(map) => {
-                    map.insert(opaque, tx);
-                }
-                Pending::Closed(reason) => return Err(shared.closed_error(reason.clone())),
-            }
-        }
-        let _guard = PendingGuard { shared, opaque };
         let timed_out = || Error::Timeout {
             addr: shared.addr.clone(),
             code,
             timeout,
         };
-        match tokio::time::timeout_at(deadline, self.handle.writer_tx.send(frame)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(self.closed_now()),
-            Err(_) => return Err(timed_out()),
-        }
-        debug!(addr = %shared.addr, ?code, opaque, "request sent");
+        let read_before = shared.frames_read.load(Ordering::Relaxed);
+        let slot = self.enqueue(&frame, deadline).await.map_err(|e| {
+            if e.is_none() {
+                shared.on_timeout(read_before, code, timeout);
+            }
+            e.unwrap_or_else(timed_out)
+        })?;
+        guard.slot = Some(slot);
+        drop(frame);
+        debug!(addr = %shared.addr, ?code, opaque = guard.opaque, "request sent");
         let mut response = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(self.closed_now()),
             Err(_) => {
-                debug!(addr = %shared.addr, ?code, opaque, ?timeout, "request timed out");
+                debug!(addr = %shared.addr, ?code, opaque = guard.opaque, ?timeout, "request timed out");
+                shared.on_timeout(read_before, code, timeout);
                 return Err(timed_out());
             }
         };
@@ -387,6 +528,7 @@ impl Connection {
     /// # Errors
     /// [`Error::Timeout`], [`Error::ConnectionClosed`], [`Error::Encode`].
     pub async fn oneway(&self, mut cmd: RemotingCommand, timeout: Duration) -> Result<()> {
+        let deadline = deadline_after(timeout);
         let shared = &*self.handle.shared;
         for hook in self.handle.hooks.iter() {
             hook.before_request(&shared.addr, &mut cmd);
@@ -397,19 +539,39 @@ impl Connection {
         if self.is_closed() {
             return Err(self.closed_now());
         }
-        match tokio::time::timeout(timeout, self.handle.writer_tx.send(frame)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(self.closed_now()),
-            Err(_) => Err(Error::Timeout {
+        self.enqueue(&frame, deadline).await.map(drop).map_err(|e| {
+            e.unwrap_or_else(|| Error::Timeout {
                 addr: shared.addr.clone(),
                 code,
                 timeout,
-            }),
+            })
+        })
+    }
+
+    /// Queues `frame` for the writer before `deadline`: first room among the unwritten bytes,
+    /// then a place in the queue. `Err(None)` is a timeout.
+    async fn enqueue(
+        &self,
+        frame: &Bytes,
+        deadline: Instant,
+    ) -> std::result::Result<Arc<FrameSlot>, Option<Error>> {
+        let shared = &*self.handle.shared;
+        let Some(queued) = shared.reserve_room(frame, deadline).await else {
+            return Err(self.is_closed().then(|| self.closed_now()));
+        };
+        let slot = FrameSlot::new(queued);
+        match tokio::time::timeout_at(deadline, self.handle.writer_tx.send(Arc::clone(&slot)))
+            .await
+        {
+            Ok(Ok(())) => Ok(slot),
+            Ok(Err(_)) => Err(Some(self.closed_now())),
+            Err(_) => Err(None),
         }
     }
 
     /// Closes the connection: waiters fail with [`CloseReason::Local`] and the tasks are
-    /// stopped and awaited.
+    /// stopped and awaited. Returns promptly even when the peer has stopped reading: the writer
+    /// gives up a write in progress.
     pub async fn close(&self) {
         self.handle.shared.fail(CloseReason::Local);
         let tasks: Vec<_> = self
@@ -444,7 +606,10 @@ impl Connection {
     }
 }
 
-async fn write_loop<W>(shared: Arc<Shared>, write: W, mut rx: mpsc::Receiver<Bytes>)
+/// Time the writer gives a peer to take a closing connection's last bytes.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
+
+async fn write_loop<W>(shared: Arc<Shared>, write: W, mut rx: mpsc::Receiver<Arc<FrameSlot>>)
 where
     W: AsyncWrite + Unpin,
 {
@@ -458,35 +623,40 @@ where
         if n == 0 {
             break;
         }
-        let mut result = Ok(());
-        for frame in batch.drain(..) {
-            result = writer.write_all(&frame).await;
-            if result.is_err() {
-                break;
+        let write_batch = async {
+            for slot in batch.drain(..) {
+                // An empty slot is a request that timed out or was cancelled while queued.
+                if let Some(frame) = slot.take() {
+                    writer.write_all(&frame.bytes).await?;
+                }
             }
-        }
-        if result.is_ok() {
-            result = writer.flush().await;
-        }
+            writer.flush().await
+        };
+        // Writes are cancellable: a peer that stops reading cannot keep close() waiting.
+        let result = tokio::select! {
+            _ = shared.closed.cancelled() => break,
+            result = write_batch => result,
+        };
         if let Err(e) = result {
             shared.fail(CloseReason::Io(Arc::new(e)));
             break;
         }
         shared.touch();
     }
-    let _ = writer.shutdown().await;
+    batch.clear();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer.into_inner().shutdown()).await;
 }
 
 async fn read_loop<R>(
     shared: Arc<Shared>,
-    mut frames: FramedRead<R, RemotingCodec>,
+    mut frames: FramedRead<R, FrameSplitter>,
     request_tx: mpsc::Sender<RemotingCommand>,
-    writer_tx: mpsc::Sender<Bytes>,
+    writer_tx: mpsc::Sender<Arc<FrameSlot>>,
+    mut codec: RemotingCodec,
     idle_timeout: Option<Duration>,
 ) where
     R: AsyncRead + Unpin,
 {
-    let mut codec = frames.decoder().clone();
     loop {
         let idle_deadline = idle_timeout.map(|idle| shared.last_activity() + idle);
         let next = tokio::select! {
@@ -501,23 +671,36 @@ async fn read_loop<R>(
             }
             next = frames.next() => next,
         };
-        let cmd = match next {
+        let decoded = match next {
             None => {
                 shared.fail(CloseReason::Eof);
                 return;
             }
-            Some(Err(CodecError::Io(e))) => {
+            Some(Err(e)) => Err(e),
+            Some(Ok(frame)) if frame_header_len(&frame) > INLINE_HEADER_DECODE_LIMIT => {
+                tokio::task::spawn_blocking(move || decode_frame_body(frame))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(CodecError::Io(std::io::Error::other(format!(
+                            "header decoding stopped: {e}"
+                        ))))
+                    })
+            }
+            Some(Ok(frame)) => decode_frame_body(frame),
+        };
+        let cmd = match decoded {
+            Ok(cmd) => cmd,
+            Err(CodecError::Io(e)) => {
                 shared.fail(CloseReason::Io(Arc::new(e)));
                 return;
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 warn!(addr = %shared.addr, error = %e, "malformed frame, closing connection");
                 shared.fail(CloseReason::Codec(Arc::new(e)));
                 return;
             }
-            Some(Ok(cmd)) => cmd,
         };
-        shared.touch();
+        shared.touch_read();
         if cmd.is_response() {
             match shared.remove_waiter(cmd.opaque) {
                 Some(waiter) => {
@@ -544,7 +727,13 @@ async fn read_loop<R>(
                     let mut buf = BytesMut::new();
                     if codec.encode(&busy, &mut buf).is_ok() {
                         // Never block the reader: drop the reply if the writer is full too.
-                        let _ = writer_tx.try_send(buf.freeze());
+                        let bytes = buf.freeze();
+                        if let Ok(room) = Arc::clone(&shared.write_room)
+                            .try_acquire_many_owned(bytes.len() as u32)
+                        {
+                            let slot = FrameSlot::new(QueuedFrame { bytes, _room: room });
+                            let _ = writer_tx.try_send(slot);
+                        }
                     }
                 }
             }
@@ -560,10 +749,13 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
+/// Longest a handler's reply waits for room in the write queue.
+const REPLY_QUEUE_TIMEOUT: Duration = Duration::from_secs(3);
+
 async fn dispatch_loop(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<RemotingCommand>,
-    writer_tx: mpsc::Sender<Bytes>,
+    writer_tx: mpsc::Sender<Arc<FrameSlot>>,
     handler: Arc<dyn ServerRequestHandler>,
     codec: RemotingCodec,
     concurrency: usize,
@@ -579,7 +771,7 @@ async fn dispatch_loop(
                 let future = handler.handle(&shared.addr, request.clone());
                 let writer_tx = writer_tx.clone();
                 let mut codec = codec.clone();
-                let addr = shared.addr.clone();
+                let shared = Arc::clone(&shared);
                 running.spawn(async move {
                     let Some(mut response) = future.await else { return };
                     if request.is_oneway() {
@@ -588,11 +780,14 @@ async fn dispatch_loop(
                     response.opaque = request.opaque;
                     response.flag |= FLAG_RESPONSE;
                     let mut buf = BytesMut::new();
-                    match codec.encode(&response, &mut buf) {
-                        Ok(()) => {
-                            let _ = writer_tx.send(buf.freeze()).await;
-                        }
-                        Err(e) => warn!(addr = %addr, error = %e, "cannot encode reply to server request"),
+                    if let Err(e) = codec.encode(&response, &mut buf) {
+                        warn!(addr = %shared.addr, error = %e, "cannot encode reply to server request");
+                        return;
+                    }
+                    let bytes = buf.freeze();
+                    let deadline = deadline_after(REPLY_QUEUE_TIMEOUT);
+                    if let Some(queued) = shared.reserve_room(&bytes, deadline).await {
+                        let _ = tokio::time::timeout_at(deadline, writer_tx.send(FrameSlot::new(queued))).await;
                     }
                 });
             }

@@ -12,6 +12,7 @@ use super::connection::{Connection, ConnectionConfig};
 use super::handler::ServerRequestHandler;
 use crate::error::{Error, Result};
 use crate::protocol::RemotingCommand;
+use crate::util::deadline_after;
 
 type ConnectFuture = Shared<BoxFuture<'static, Result<Connection>>>;
 
@@ -105,7 +106,7 @@ impl ConnectionPool {
         cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let conn = self.get_before(addr, &cmd, deadline, timeout).await?;
         conn.request(cmd, deadline.saturating_duration_since(Instant::now()))
             .await
@@ -116,7 +117,7 @@ impl ConnectionPool {
     /// # Errors
     /// As [`ConnectionPool::get`] and [`Connection::oneway`].
     pub async fn oneway(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let conn = self.get_before(addr, &cmd, deadline, timeout).await?;
         conn.oneway(cmd, deadline.saturating_duration_since(Instant::now()))
             .await
@@ -165,19 +166,19 @@ impl ConnectionPool {
         }
     }
 
-    /// Closes every connection and waits for their tasks to end.
+    /// Closes every connection, all at once, and waits for their tasks to end (each close is
+    /// bounded: see [`Connection::close`]).
     pub async fn close_all(&self) {
-        let slots: Vec<Slot> = self
+        let conns: Vec<Connection> = self
             .slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain()
-            .map(|(_, slot)| slot)
+            .filter_map(|(_, slot)| match slot {
+                Slot::Ready(conn) => Some(conn),
+                Slot::Connecting(_) => None,
+            })
             .collect();
-        for slot in slots {
-            if let Slot::Ready(conn) = slot {
-                conn.close().await;
-            }
-        }
+        futures_util::future::join_all(conns.iter().map(Connection::close)).await;
     }
 }

@@ -48,7 +48,17 @@ pub fn pair_with(
     config: ConnectionConfig,
     handler: Arc<dyn ServerRequestHandler>,
 ) -> (Connection, FakePeer) {
-    let (client_side, peer_side) = tokio::io::duplex(1 << 20);
+    pair_with_buffer(config, handler, 1 << 20)
+}
+
+/// As [`pair_with`], with a pipe that holds at most `buffer` bytes: a peer that does not read
+/// stops the client's writes once it is full.
+pub fn pair_with_buffer(
+    config: ConnectionConfig,
+    handler: Arc<dyn ServerRequestHandler>,
+    buffer: usize,
+) -> (Connection, FakePeer) {
+    let (client_side, peer_side) = tokio::io::duplex(buffer);
     let conn = Connection::from_stream("fake-peer", client_side, &config, handler);
     let peer = FakePeer {
         framed: Framed::new(peer_side, RemotingCodec::default()),

@@ -27,12 +27,17 @@ impl Drop for FakeNameServer {
 impl FakeNameServer {
     /// Routes TBW102 (and any topic) to `broker_addr` as `broker_name`.
     pub async fn start(broker_name: &str, broker_addr: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
         // fastjson style, bare integer key, as a 4.9.x name server writes it.
         let route = format!(
             r#"{{"brokerDatas":[{{"brokerAddrs":{{0:"{broker_addr}"}},"brokerName":"{broker_name}","cluster":"FakeCluster"}}],"filterServerTable":{{}},"queueDatas":[{{"brokerName":"{broker_name}","perm":7,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}}]}}"#
         );
+        Self::with_route(route).await
+    }
+
+    /// Answers every route request with `route` (any body, well-formed or not).
+    pub async fn with_route(route: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
         let route_requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&route_requests);
         let task = tokio::spawn(async move {
@@ -136,6 +141,56 @@ impl BrokerSideConnection {
     /// The next frame within `d`, if any.
     pub async fn recv_within(&self, d: std::time::Duration) -> Option<RemotingCommand> {
         tokio::time::timeout(d, self.recv()).await.ok()
+    }
+}
+
+/// A fault-injecting fake server on 127.0.0.1 that accepts connections and never answers:
+/// with `read`, it reads and discards everything (a stalled server); without, it never reads
+/// (a server whose socket buffers fill up). Counts the connections it accepted.
+pub struct SilentServer {
+    pub addr: String,
+    accepted: tokio::sync::watch::Receiver<usize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SilentServer {
+    pub async fn start(read: bool) -> Self {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (count, accepted) = tokio::sync::watch::channel(0usize);
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut readers = tokio::task::JoinSet::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.send_modify(|n| *n += 1);
+                if read {
+                    readers.spawn(async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                    });
+                } else {
+                    held.push(socket);
+                }
+            }
+        });
+        Self {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    /// Waits until `n` connections have been accepted.
+    pub async fn accepted(&self, n: usize) {
+        let mut accepted = self.accepted.clone();
+        accepted.wait_for(|count| *count >= n).await.unwrap();
     }
 }
 
