@@ -385,6 +385,15 @@ pub enum ValidationError {
         /// How many queues there are.
         queues: usize,
     },
+    /// A consumer was started without any subscription.
+    #[error("the consumer subscribes to nothing: call subscribe(topic, expression) first")]
+    NoSubscription,
+    /// A consumer was started without a message handler.
+    #[error("the consumer has no message handler: call handler(..) first")]
+    NoHandler,
+    /// A tag expression names no tag (`"||"`, `" || "`).
+    #[error("the tag expression {0:?} names no tag; use \"*\" for every message")]
+    BadTagExpression(String),
 }
 
 #[cfg(test)]

@@ -91,6 +91,7 @@ internal_modules! {
 }
 
 mod admin;
+mod consumer;
 mod error;
 mod producer;
 mod util;
@@ -100,6 +101,9 @@ pub use admin::{
     TopicRoute,
 };
 pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
+pub use consumer::{
+    AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeResult, PushConsumer, PushConsumerBuilder,
+};
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{
     Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState, SelectByHash,

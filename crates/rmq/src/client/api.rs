@@ -9,6 +9,8 @@ use tracing::{debug, info};
 
 use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
+    ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
+    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
     decode_first_stored_message, ClusterInfo, CommandHeader, CreateTopicRequestHeader,
     GetProducerConnectionListRequestHeader, GetRouteInfoRequestHeader, HeartbeatData, InflateLimits, LanguageCode,
     ProducerConnection, QueueOffsetRequestHeader, QueueOffsetResponseHeader, RemotingCommand,
@@ -368,7 +370,139 @@ impl ClientApi {
             topic: topic.to_string(),
             queue_id,
         };
-        let cmd = self.command(RequestCode::GET_MAX_OFFSET, Some(&header));
+        self.offset_call(addr, RequestCode::GET_MAX_OFFSET, &header).await
+    }
+
+    /// Pulls from the broker at `addr` (`PULL_MESSAGE`, long polling: the broker may hold the
+    /// request for `suspendTimeoutMillis`, so `timeout` must be longer). The answer is returned
+    /// whatever its code: each pull status means something to the caller.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn pull_message(
+        &self,
+        addr: &str,
+        header: &PullMessageRequestHeader,
+        timeout: std::time::Duration,
+    ) -> Result<RemotingCommand> {
+        let cmd = self.command(RequestCode::PULL_MESSAGE, Some(header));
+        self.pool.request(addr, cmd, timeout).await
+    }
+
+    /// The offset `group` stored for a queue (`QUERY_CONSUMER_OFFSET`); `None` when the broker
+    /// has none (`QUERY_NOT_FOUND`, the only answer that means "no offset").
+    ///
+    /// # Errors
+    /// Transport errors and every other error answer.
+    pub async fn query_consumer_offset(
+        &self,
+        addr: &str,
+        header: &QueryConsumerOffsetRequestHeader,
+    ) -> Result<Option<i64>> {
+        let cmd = self.command(RequestCode::QUERY_CONSUMER_OFFSET, Some(header));
+        let resp = self.invoke(addr, cmd, self.deadline()).await?;
+        if resp.response_code() == ResponseCode::QUERY_NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = expect_success(addr, resp)?;
+        let h: QueueOffsetResponseHeader = resp
+            .decode_header()
+            .map_err(|e| Error::invalid_response(addr, e))?;
+        Ok(Some(h.offset))
+    }
+
+    /// Stores `group`'s offset of a queue (`UPDATE_CONSUMER_OFFSET`), waiting for the answer.
+    ///
+    /// # Errors
+    /// Transport errors, or an error answer.
+    pub async fn update_consumer_offset(
+        &self,
+        addr: &str,
+        header: &UpdateConsumerOffsetRequestHeader,
+        deadline: Instant,
+    ) -> Result<()> {
+        let cmd = self.command(RequestCode::UPDATE_CONSUMER_OFFSET, Some(header));
+        expect_success(addr, self.invoke(addr, cmd, deadline).await?).map(drop)
+    }
+
+    /// The client ids of `group` the broker at `addr` knows (`GET_CONSUMER_LIST_BY_GROUP`).
+    ///
+    /// # Errors
+    /// Transport errors, or an error answer (`SYSTEM_ERROR` when the broker has no consumer of
+    /// the group yet).
+    pub async fn consumer_ids(&self, addr: &str, group: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body {
+            #[serde(default)]
+            consumer_id_list: Vec<String>,
+        }
+        let header = GetConsumerListByGroupRequestHeader {
+            consumer_group: group.to_string(),
+        };
+        let cmd = self.command(RequestCode::GET_CONSUMER_LIST_BY_GROUP, Some(&header));
+        let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
+        let body: Body = crate::protocol::parse_fastjson(&resp.body)
+            .map_err(|e| Error::invalid_response(addr, format!("consumer list: {e}")))?;
+        Ok(body.consumer_id_list)
+    }
+
+    /// Sends a consumed message back for a retry (`CONSUMER_SEND_MSG_BACK`) to the broker
+    /// that stored it.
+    ///
+    /// # Errors
+    /// Transport errors, or an error answer.
+    pub async fn send_message_back(
+        &self,
+        addr: &str,
+        header: &ConsumerSendMsgBackRequestHeader,
+        deadline: Instant,
+    ) -> Result<()> {
+        let cmd = self.command(RequestCode::CONSUMER_SEND_MSG_BACK, Some(header));
+        expect_success(addr, self.invoke(addr, cmd, deadline).await?).map(drop)
+    }
+
+    /// The min offset of a queue on the broker at `addr`.
+    ///
+    /// # Errors
+    /// Transport errors or an error response.
+    pub async fn min_offset(&self, addr: &str, topic: &str, queue_id: i32) -> Result<i64> {
+        let header = QueueOffsetRequestHeader {
+            topic: topic.to_string(),
+            queue_id,
+        };
+        self.offset_call(addr, RequestCode::GET_MIN_OFFSET, &header).await
+    }
+
+    /// The offset of the first message stored at or after `timestamp` (epoch ms)
+    /// (`SEARCH_OFFSET_BY_TIMESTAMP`).
+    ///
+    /// # Errors
+    /// Transport errors or an error response.
+    pub async fn search_offset(
+        &self,
+        addr: &str,
+        topic: &str,
+        queue_id: i32,
+        timestamp: i64,
+    ) -> Result<i64> {
+        let header = SearchOffsetRequestHeader {
+            topic: topic.to_string(),
+            queue_id,
+            timestamp,
+            broker_name: None,
+        };
+        self.offset_call(addr, RequestCode::SEARCH_OFFSET_BY_TIMESTAMP, &header)
+            .await
+    }
+
+    async fn offset_call<H: CommandHeader + Sync>(
+        &self,
+        addr: &str,
+        code: RequestCode,
+        header: &H,
+    ) -> Result<i64> {
+        let cmd = self.command(code, Some(header));
         let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
         let h: QueueOffsetResponseHeader = resp
             .decode_header()

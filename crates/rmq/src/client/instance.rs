@@ -12,7 +12,7 @@
 //!  leave(kind, group): UNREGISTER_CLIENT everywhere; the last member stops the instance
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +66,11 @@ pub struct ClientInstance {
     publish: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     /// Serializes route updates so two refreshes never interleave table changes.
     route_update: tokio::sync::Mutex<()>,
+    /// Topics consumers subscribe to: their routes are refreshed like the publish table's.
+    subscribed: RwLock<BTreeSet<String>>,
+    /// Bumped on every route change, so consumers can rebalance at once (a topic that gained
+    /// queues is re-split without waiting for the next period).
+    route_changes: tokio::sync::watch::Sender<u64>,
     /// Cancels every periodic job.
     token: CancellationToken,
     jobs: Mutex<Vec<JoinHandle<()>>>,
@@ -172,6 +177,8 @@ impl ClientInstance {
             brokers: RwLock::default(),
             publish: RwLock::default(),
             route_update: tokio::sync::Mutex::new(()),
+            subscribed: RwLock::default(),
+            route_changes: tokio::sync::watch::Sender::new(0),
             token: CancellationToken::new(),
             jobs: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
@@ -248,6 +255,45 @@ impl ClientInstance {
             .unwrap_or_else(|e| e.into_inner())
             .get(broker_name)
             .and_then(|ids| ids.get(&MASTER_ID).cloned())
+    }
+
+    /// Address of broker `broker_name`'s node `broker_id`, as Java's
+    /// `findBrokerAddressInSubscribe(name, id, onlyThisBroker = false)`: that node, else the
+    /// next id when a slave was asked for, else any node of the group (master first).
+    pub fn broker_addr(&self, broker_name: &str, broker_id: i64) -> Option<(String, i64)> {
+        let brokers = self.brokers.read().unwrap_or_else(|e| e.into_inner());
+        let ids = brokers.get(broker_name)?;
+        if let Some(addr) = ids.get(&broker_id) {
+            return Some((addr.clone(), broker_id));
+        }
+        if broker_id != MASTER_ID {
+            if let Some(addr) = ids.get(&(broker_id + 1)) {
+                return Some((addr.clone(), broker_id + 1));
+            }
+        }
+        ids.iter().next().map(|(id, addr)| (addr.clone(), *id))
+    }
+
+    /// Adds `topic` to the topics whose routes are refreshed for consumers.
+    pub fn add_subscribed_topic(&self, topic: &str) {
+        self.subscribed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(topic.to_string());
+    }
+
+    /// The route of `topic`, if known.
+    pub fn route(&self, topic: &str) -> Option<Arc<TopicRouteData>> {
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+            .cloned()
+    }
+
+    /// Changes whenever a route changes.
+    pub fn route_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.route_changes.subscribe()
     }
 
     /// Whether the instance has been stopped.
@@ -464,18 +510,26 @@ impl ClientInstance {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(topic.to_string(), Arc::new(route));
+        self.route_changes.send_modify(|n| *n += 1);
         Ok(true)
     }
 
-    /// Refreshes the route of every topic in the publish table.
+    /// Refreshes the route of every topic in the publish table and every subscribed topic.
     async fn update_all_routes(&self) {
-        let topics: Vec<String> = self
+        let mut topics: BTreeSet<String> = self
             .publish
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .keys()
             .cloned()
             .collect();
+        topics.extend(
+            self.subscribed
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         for topic in topics {
             let deadline = deadline_after(self.config.api_timeout);
             if let Err(e) = self.update_topic_route(&topic, deadline).await {

@@ -19,4 +19,4 @@ pub use instance::{BrokerTable, ClientInstance};
 pub use members::{
     ConsumerMember, Member, MemberKind, Members, ProducerMember, TransactionCheck,
 };
-pub use route::{MessageQueue, TopicPublishInfo};
+pub use route::{subscribe_queues, MessageQueue, TopicPublishInfo};

@@ -29,6 +29,20 @@ impl MessageQueue {
     }
 }
 
+/// The readable queues of `topic` in `route`, sorted (Java `topicRouteData2TopicSubscribeInfo`):
+/// `0..readQueueNums` of every broker whose queue data is readable, master or not.
+pub fn subscribe_queues(topic: &str, route: &TopicRouteData) -> Vec<MessageQueue> {
+    let mut queues: Vec<MessageQueue> = route
+        .queue_datas
+        .iter()
+        .filter(|q| q.perm.is_readable())
+        .flat_map(|q| (0..q.read_queue_nums).map(|i| MessageQueue::new(topic, q.broker_name.clone(), i)))
+        .collect();
+    queues.sort();
+    queues.dedup();
+    queues
+}
+
 /// The writable queues of a topic, built from its route (`TopicPublishInfo`).
 #[derive(Debug, Default)]
 pub struct TopicPublishInfo {

@@ -79,6 +79,41 @@ pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Checks a consumer group as Java's `DefaultMQPushConsumerImpl.checkConfig` does: the
+/// group rules, and not `DEFAULT_CONSUMER`.
+///
+/// # Errors
+/// The first rule broken.
+pub fn check_consumer_group(group: &str) -> Result<(), ValidationError> {
+    if group.trim().is_empty() {
+        return Err(ValidationError::GroupBlank);
+    }
+    let len = group.encode_utf16().count();
+    if len > GROUP_MAX_LEN {
+        return Err(ValidationError::GroupTooLong { len });
+    }
+    if let Some(ch) = group.chars().find(|c| !is_legal_char(*c)) {
+        return Err(ValidationError::GroupIllegalChar {
+            group: group.to_string(),
+            ch,
+        });
+    }
+    if group == "DEFAULT_CONSUMER" {
+        return Err(ValidationError::GroupReserved(group.to_string()));
+    }
+    Ok(())
+}
+
+/// The retry topic of a consumer group (`MixAll.getRetryTopic`).
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_PREFIX}{group}")
+}
+
+/// The dead-letter topic of a consumer group (`MixAll.getDLQTopic`).
+pub fn dlq_topic(group: &str) -> String {
+    format!("%DLQ%{group}")
+}
+
 /// Topics to which clients may not send (`TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`, 5.3.3).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     "SCHEDULE_TOPIC_XXXX",

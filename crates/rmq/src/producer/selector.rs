@@ -3,7 +3,7 @@
 
 use super::message::Message;
 use crate::client::MessageQueue;
-use crate::util::random_below;
+use crate::util::{java_string_hash, random_below};
 
 /// Chooses a queue for [`Producer::send_with_selector`](super::Producer::send_with_selector)
 /// (Java `MessageQueueSelector`).
@@ -17,12 +17,6 @@ pub trait MessageQueueSelector<A: ?Sized>: Send + Sync {
 /// same order key on the same queue.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SelectByHash;
-
-/// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 units, wrapping.
-pub(crate) fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
 
 fn hash_index(hash: i32, n: usize) -> usize {
     ((hash % n as i32).unsigned_abs()) as usize

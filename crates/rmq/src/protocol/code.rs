@@ -58,6 +58,10 @@ open_code! {
         PULL_MESSAGE = 11,
         /// Query messages by key.
         QUERY_MESSAGE = 12,
+        /// Read a consumer group's stored offset of a queue.
+        QUERY_CONSUMER_OFFSET = 14,
+        /// Store a consumer group's offset of a queue.
+        UPDATE_CONSUMER_OFFSET = 15,
         /// Create or update a topic on a broker.
         UPDATE_AND_CREATE_TOPIC = 17,
         /// Search a queue offset by timestamp.
@@ -72,6 +76,12 @@ open_code! {
         VIEW_MESSAGE_BY_ID = 33,
         /// Client heartbeat to a broker.
         HEART_BEAT = 34,
+        /// Send a consumed message back for a later retry (or to the dead-letter queue).
+        CONSUMER_SEND_MSG_BACK = 36,
+        /// The client ids of a consumer group, as one broker knows them.
+        GET_CONSUMER_LIST_BY_GROUP = 38,
+        /// Check a consumer's subscription (SQL92 filters) with a broker.
+        CHECK_CLIENT_CONFIG = 46,
         /// Unregister a client group from a broker.
         UNREGISTER_CLIENT = 35,
         /// Commit or roll back a half (transaction) message.
@@ -142,8 +152,20 @@ open_code! {
         TOPIC_EXIST_ALREADY = 18,
         /// Nothing to pull.
         PULL_NOT_FOUND = 19,
+        /// Messages were there but none matched the subscription: pull again at once.
+        PULL_RETRY_IMMEDIATELY = 20,
+        /// The requested offset is outside the queue: continue at `nextBeginOffset`.
+        PULL_OFFSET_MOVED = 21,
         /// No message found for the query.
         QUERY_NOT_FOUND = 22,
+        /// The subscription expression does not parse.
+        SUBSCRIPTION_PARSE_FAILED = 23,
+        /// The broker does not know the group's subscription (heartbeat not seen yet).
+        SUBSCRIPTION_NOT_EXIST = 24,
+        /// The broker has an older subscription version than the pull (heartbeat in flight).
+        SUBSCRIPTION_NOT_LATEST = 25,
+        /// The consumer group does not exist on the broker (auto-creation disabled).
+        SUBSCRIPTION_GROUP_NOT_EXIST = 26,
         /// 5.x: an invalid request parameter.
         INVALID_PARAMETER = 29,
         /// No buyer id.

@@ -268,6 +268,140 @@ command_header! {
     }
 }
 
+command_header! {
+    /// `PULL_MESSAGE` (11) request (`PullMessageRequestHeader`).
+    pub struct PullMessageRequestHeader {
+        /// Consumer group (namespaced).
+        pub consumer_group: String => "consumerGroup",
+        /// Topic.
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// First offset wanted.
+        pub queue_offset: i64 => "queueOffset",
+        /// Most messages wanted.
+        pub max_msg_nums: i32 => "maxMsgNums",
+        /// `PullSysFlag` bits.
+        pub sys_flag: i32 => "sysFlag",
+        /// Offset to commit on the way (with `FLAG_COMMIT_OFFSET`).
+        pub commit_offset: i64 => "commitOffset",
+        /// How long the broker may hold the request when nothing is there (long polling).
+        pub suspend_timeout_millis: i64 => "suspendTimeoutMillis",
+        /// Subscription expression (with `FLAG_SUBSCRIPTION`).
+        pub subscription: Option<String> => "subscription",
+        /// Subscription version, as in the heartbeat.
+        pub sub_version: i64 => "subVersion",
+        /// `TAG` or `SQL92`.
+        pub expression_type: Option<String> => "expressionType",
+        /// 5.x: broker name (required by the 5.x proxy).
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `PULL_MESSAGE` response (`PullMessageResponseHeader`).
+    pub struct PullMessageResponseHeader {
+        /// Broker id to pull from next.
+        pub suggest_which_broker_id: i64 => "suggestWhichBrokerId",
+        /// Offset to pull from next.
+        pub next_begin_offset: i64 => "nextBeginOffset",
+        /// Queue's min offset.
+        pub min_offset: i64 => "minOffset",
+        /// Queue's max offset.
+        pub max_offset: i64 => "maxOffset",
+        /// 5.x static topics: added to each message's queue offset.
+        pub offset_delta: Option<i64> => "offsetDelta",
+    }
+}
+
+command_header! {
+    /// `QUERY_CONSUMER_OFFSET` (14) request.
+    pub struct QueryConsumerOffsetRequestHeader {
+        /// Consumer group.
+        pub consumer_group: String => "consumerGroup",
+        /// Topic.
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// 5.x: broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `UPDATE_CONSUMER_OFFSET` (15) request.
+    pub struct UpdateConsumerOffsetRequestHeader {
+        /// Consumer group.
+        pub consumer_group: String => "consumerGroup",
+        /// Topic.
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// Offset to store: the next offset to consume.
+        pub commit_offset: i64 => "commitOffset",
+        /// 5.x: broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `SEARCH_OFFSET_BY_TIMESTAMP` (29) request.
+    pub struct SearchOffsetRequestHeader {
+        /// Topic.
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// Epoch ms.
+        pub timestamp: i64 => "timestamp",
+        /// 5.x: broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `GET_CONSUMER_LIST_BY_GROUP` (38) request.
+    pub struct GetConsumerListByGroupRequestHeader {
+        /// Consumer group.
+        pub consumer_group: String => "consumerGroup",
+    }
+}
+
+command_header! {
+    /// `CONSUMER_SEND_MSG_BACK` (36) request (`ConsumerSendMsgBackRequestHeader`).
+    pub struct ConsumerSendMsgBackRequestHeader {
+        /// Commit-log offset of the message.
+        pub offset: i64 => "offset",
+        /// Consumer group.
+        pub group: String => "group",
+        /// Delay level of the retry (0: the broker's `3 + reconsumeTimes`; negative: DLQ).
+        pub delay_level: i32 => "delayLevel",
+        /// Message id (`UNIQ_KEY`, else the offset id).
+        pub origin_msg_id: Option<String> => "originMsgId",
+        /// Topic of the message.
+        pub origin_topic: Option<String> => "originTopic",
+        /// Unit mode (always sent).
+        pub unit_mode: bool => "unitMode",
+        /// Retries before the dead-letter queue.
+        pub max_reconsume_times: Option<i32> => "maxReconsumeTimes",
+        /// 5.x: broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `RESET_CONSUMER_CLIENT_OFFSET` (220) request from a broker.
+    pub struct ResetOffsetRequestHeader {
+        /// Topic.
+        pub topic: String => "topic",
+        /// Consumer group.
+        pub group: String => "group",
+        /// Reset to this time (epoch ms).
+        pub timestamp: Option<i64> => "timestamp",
+        /// Reset even forward.
+        pub is_force: Option<bool> => "isForce",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

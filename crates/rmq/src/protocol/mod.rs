@@ -33,6 +33,9 @@ pub use compress::{
 };
 pub use header::{
     CheckTransactionStateRequestHeader, CommandHeader, ConsumerGroupRequestHeader,
+    ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, ResetOffsetRequestHeader,
+    SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
     CreateTopicRequestHeader, ExtValue, GetProducerConnectionListRequestHeader,
     GetRouteInfoRequestHeader, HeaderError, QueueOffsetRequestHeader, QueueOffsetResponseHeader,
     SendMessageRequestHeaderV2, SendMessageResponseHeader, UnregisterClientRequestHeader,

@@ -92,6 +92,14 @@ impl StoredMessage {
     pub fn uniq_key(&self) -> Option<&str> {
         self.property(property::UNIQ_KEY)
     }
+
+    /// The message id users see (Java `MessageClientExt.getMsgId`): the client unique id
+    /// (`UNIQ_KEY`) when there is one, else the offset message id.
+    pub fn msg_id(&self) -> &str {
+        self.uniq_key()
+            .filter(|id| !id.is_empty())
+            .unwrap_or(&self.offset_msg_id)
+    }
 }
 
 /// How much decoding stored messages may inflate: a compressed body is a few bytes on the

@@ -1,0 +1,342 @@
+//! The push consumer: [`PushConsumer::builder`] → subscribe → handler → [`PushConsumerBuilder::start`].
+//!
+//! A consumer joins a *consumer group*: the members of a group (Rust or Java, in any process)
+//! split the queues of every subscribed topic among themselves (rebalancing whenever members
+//! come or go), and each message is handed to one member. Delivery is *at least once*: the
+//! group's offset of a queue is stored on the broker and moves past a message only once the
+//! handler returned [`ConsumeResult::Success`] for it — and for every message before it — so a
+//! crash or a rebalance can hand a message to a handler again, never skip one. A handler that
+//! returns [`ConsumeResult::Later`] (or panics, or runs past the consume timeout) gets the
+//! message again later through the group's retry topic, up to `max_reconsume_times`, after
+//! which it goes to the group's dead-letter topic `%DLQ%<group>`.
+//!
+//! ```no_run
+//! # async fn demo() -> rmq::Result<()> {
+//! use rmq::{ConsumeResult, PushConsumer};
+//!
+//! let consumer = PushConsumer::builder("my_consumer_group")
+//!     .name_server("127.0.0.1:9876")
+//!     .subscribe("MyTopic", "TagA || TagB")
+//!     .handler(|messages, _context| async move {
+//!         for m in &messages {
+//!             println!("{} {:?}", m.msg_id(), String::from_utf8_lossy(&m.body));
+//!         }
+//!         ConsumeResult::Success
+//!     })
+//!     .start()
+//!     .await?;
+//! // … until the service stops:
+//! consumer.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod allocate;
+mod engine;
+mod offset;
+mod process_queue;
+mod subscription;
+mod types;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+pub use allocate::AllocateStrategy;
+use engine::{Engine, Registration};
+use subscription::Subscription;
+pub use types::{ConsumeContext, ConsumeFrom, ConsumeResult};
+use types::{Handler, Settings};
+
+use crate::client::validate::{
+    check_consumer_group, check_topic_name, retry_topic, wrap_namespace,
+};
+use crate::client::{ClientConfig, ClientInstance, Member, MessageQueue};
+use crate::error::{Result, ValidationError};
+use crate::protocol::StoredMessage;
+use crate::util::deadline_after;
+
+/// A running push consumer (Java `DefaultMQPushConsumer`, clustering mode, concurrent
+/// consumption). Cheap to clone; [`shutdown`](Self::shutdown) stops it.
+#[derive(Clone)]
+pub struct PushConsumer {
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for PushConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConsumer")
+            .field("group", &self.engine.group)
+            .field("client_id", &self.client_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushConsumer {
+    /// A builder for a consumer of `group` (namespaced when the client configuration has a
+    /// namespace).
+    pub fn builder(group: impl Into<String>) -> PushConsumerBuilder {
+        PushConsumerBuilder {
+            group: group.into(),
+            client: ClientConfig::default(),
+            settings: Settings::default(),
+            subscriptions: Vec::new(),
+            handler: None,
+        }
+    }
+
+    /// The consumer group (with namespace).
+    pub fn group(&self) -> &str {
+        &self.engine.group
+    }
+
+    /// The client id of the instance this consumer joined (`IP@instance`).
+    pub fn client_id(&self) -> &str {
+        self.engine.instance.client_id()
+    }
+
+    /// The queues this member owns now (the group's retry queues included), sorted.
+    pub fn assigned_queues(&self) -> Vec<MessageQueue> {
+        self.engine.owned_queues()
+    }
+
+    /// The next offset to consume of `queue` as this member knows it, if it owns the queue.
+    pub fn committed_offset(&self, queue: &MessageQueue) -> Option<i64> {
+        self.engine.offsets.read(queue)
+    }
+
+    /// Rebalances now instead of at the next period (Java `rebalanceImmediately`).
+    pub fn rebalance_now(&self) {
+        self.engine.rebalance_soon();
+    }
+
+    /// Shuts down: stops pulling, lets handler calls in flight finish (within the shutdown
+    /// timeout; messages still waiting are not handed to the handler and not sent back, so
+    /// the next owner gets them from the committed offset), writes every offset to its broker
+    /// and waits for the answers, unregisters the group from every broker and leaves the client
+    /// instance. After a clean shutdown and a restart no message is handled twice. Idempotent.
+    pub async fn shutdown(&self) {
+        self.engine.shutdown().await;
+    }
+
+    #[cfg(feature = "unstable-internals")]
+    /// The client instance (unstable internals).
+    pub fn instance(&self) -> &Arc<ClientInstance> {
+        &self.engine.instance
+    }
+}
+
+/// Builds a [`PushConsumer`]. Every option names its Java counterpart and default.
+#[must_use]
+pub struct PushConsumerBuilder {
+    group: String,
+    client: ClientConfig,
+    settings: Settings,
+    subscriptions: Vec<(String, String)>,
+    handler: Option<Handler>,
+}
+
+impl std::fmt::Debug for PushConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConsumerBuilder")
+            .field("group", &self.group)
+            .field("client", &self.client)
+            .field("settings", &self.settings)
+            .field("subscriptions", &self.subscriptions)
+            .field("handler", &self.handler.is_some())
+            .finish()
+    }
+}
+
+impl PushConsumerBuilder {
+    /// The client settings (name servers, instance name, timeouts, …), shared with producers
+    /// of the same client id. Replaces earlier shortcuts.
+    pub fn client(mut self, client: ClientConfig) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Shortcut for [`ClientConfig::name_server`].
+    pub fn name_server(mut self, list: &str) -> Self {
+        self.client = self.client.name_server(list);
+        self
+    }
+
+    /// Shortcut for [`ClientConfig::instance_name`].
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.client = self.client.instance_name(name);
+        self
+    }
+
+    /// Subscribes to `topic` with a tag expression: `"*"` for every message, or tags
+    /// separated by `||` (`"TagA || TagB"`). Call once per topic (Java `subscribe`).
+    pub fn subscribe(mut self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
+        self.subscriptions.push((topic.into(), expression.into()));
+        self
+    }
+
+    /// The handler: called with up to `consume_batch_size` messages of one queue at a time,
+    /// at most `consume_concurrency` calls at once, never on a connection's task. A panic, or
+    /// running past `consume_timeout`, counts as [`ConsumeResult::later`]. The messages carry
+    /// everything the broker stored (Java `MessageExt`); a retried message shows its original
+    /// topic and its `reconsume_times`.
+    pub fn handler<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Vec<StoredMessage>, ConsumeContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ConsumeResult> + Send + 'static,
+    {
+        self.handler = Some(Arc::new(move |messages, context| {
+            Box::pin(handler(messages, context))
+        }));
+        self
+    }
+
+    /// Where a queue without a stored offset starts (`consumeFromWhere`,
+    /// [`ConsumeFrom::LastOffset`]).
+    pub fn consume_from(mut self, from: ConsumeFrom) -> Self {
+        self.settings.consume_from = from;
+        self
+    }
+
+    /// How the group splits queues (`allocateMessageQueueStrategy`, averagely).
+    pub fn allocate_strategy(mut self, strategy: AllocateStrategy) -> Self {
+        self.settings.allocate = strategy;
+        self
+    }
+
+    /// Handler calls at once (`consumeThreadMax`, 20; 1 to 1000).
+    pub fn consume_concurrency(mut self, n: usize) -> Self {
+        self.settings.consume_concurrency = n;
+        self
+    }
+
+    /// Messages per handler call (`consumeMessageBatchMaxSize`, 1; 1 to 1024).
+    pub fn consume_batch_size(mut self, n: usize) -> Self {
+        self.settings.consume_batch_size = n;
+        self
+    }
+
+    /// Messages asked for per pull (`pullBatchSize`, 32; 1 to 1024; brokers return at most 32
+    /// by default).
+    pub fn pull_batch_size(mut self, n: i32) -> Self {
+        self.settings.pull_batch_size = n;
+        self
+    }
+
+    /// Flow control per queue: pulling pauses while a queue holds `messages` messages
+    /// (`pullThresholdForQueue`, 1000) or `bytes` body bytes (`pullThresholdSizeForQueue`,
+    /// 100 MiB), or its held offsets span more than `span` (`consumeConcurrentlyMaxSpan`,
+    /// 2000).
+    pub fn flow_control(mut self, messages: usize, bytes: usize, span: i64) -> Self {
+        self.settings.pull_threshold_for_queue = messages;
+        self.settings.pull_threshold_size_for_queue = bytes;
+        self.settings.max_span = span;
+        self
+    }
+
+    /// Deliveries of a message before it goes to the dead-letter topic (`maxReconsumeTimes`,
+    /// 16; 0 to 10000).
+    pub fn max_reconsume_times(mut self, n: i32) -> Self {
+        self.settings.max_reconsume_times = n;
+        self
+    }
+
+    /// Longest handler call; a longer one is stopped and counts as "later" (`consumeTimeout`,
+    /// 15 min).
+    pub fn consume_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.consume_timeout = timeout;
+        self
+    }
+
+    /// How often offsets are written to the brokers (`persistConsumerOffsetInterval`, 5 s).
+    pub fn persist_offset_interval(mut self, interval: Duration) -> Self {
+        self.settings.persist_interval = interval;
+        self
+    }
+
+    /// How long [`PushConsumer::shutdown`] waits for handler calls in flight before stopping
+    /// them (`awaitTerminationMillisWhenShutdown`; Java 0, here 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Starts the consumer, as Java's `DefaultMQPushConsumerImpl.start()`: (a) check the group,
+    /// settings, subscriptions and handler (typed errors, no network); (b) add the group's
+    /// retry subscription `%RETRY%<group>`; (c) join the client instance of this client id
+    /// (`DEFAULT` becomes `PID#nanotime`) and register the group; (d) start the instance and
+    /// fetch the route of every subscribed topic; (e) heartbeat every broker with the
+    /// consumer's data; (f) start the rebalance service (a first round at once, then every
+    /// 20 s and on every change of the group or of a route), which starts a pull task per
+    /// owned queue, and the offset persistence. Steps (d) and (e) share one deadline, the API
+    /// timeout.
+    ///
+    /// # Errors
+    /// [`crate::Error::Validation`] (bad group, setting, topic or expression; no subscription;
+    /// no handler), [`crate::Error::DuplicateGroup`].
+    pub async fn start(self) -> Result<PushConsumer> {
+        // (a)
+        check_consumer_group(&self.group)?;
+        let handler = self.handler.ok_or(ValidationError::NoHandler)?;
+        if self.subscriptions.is_empty() {
+            return Err(ValidationError::NoSubscription.into());
+        }
+        self.settings.validate()?;
+        let instance_config = self.client.validate()?;
+        let namespace = self.client.namespace_value().map(str::to_string);
+        let group = wrap_namespace(namespace.as_deref(), &self.group);
+        let mut specs: Vec<(String, String)> = Vec::new();
+        for (topic, expression) in &self.subscriptions {
+            check_topic_name(topic)?;
+            let topic = wrap_namespace(namespace.as_deref(), topic);
+            Subscription::new(topic.clone(), expression)?;
+            if !specs.iter().any(|(t, _)| *t == topic) {
+                specs.push((topic, expression.clone()));
+            }
+        }
+        // (b)
+        specs.push((retry_topic(&group), "*".to_string()));
+        debug!(step = "validate", group = %group, "consumer settings valid");
+        // (c)
+        let settings = self.settings;
+        let (instance, engine) = ClientInstance::join(&instance_config, &group, |instance| {
+            let engine = Arc::new(Engine::new(
+                group.clone(),
+                namespace.clone(),
+                Arc::clone(instance),
+                settings.clone(),
+                // Checked above: every expression parses.
+                specs
+                    .iter()
+                    .filter_map(|(topic, expression)| {
+                        Subscription::new(topic.clone(), expression).ok()
+                    })
+                    .collect(),
+                Arc::clone(&handler),
+            ));
+            let member = Member::Consumer(Arc::new(Registration(Arc::downgrade(&engine))));
+            (engine, member)
+        })?;
+        debug!(step = "register", group = %group, client_id = %instance.client_id(), "consumer registered in the client instance");
+        // (d)
+        let deadline = deadline_after(self.client.api_timeout_value());
+        instance.start(deadline).await;
+        for sub in &engine.subscriptions {
+            instance.add_subscribed_topic(&sub.topic);
+            if let Err(e) = instance.update_topic_route(&sub.topic, deadline).await {
+                warn!(group = %group, topic = %sub.topic, error = %e, "no route yet; the rebalance retries");
+            }
+        }
+        // (e)
+        let brokers = instance.heartbeat_all(deadline).await;
+        debug!(
+            step = "heartbeat",
+            brokers, "heartbeat with the consumer's data sent"
+        );
+        // (f)
+        engine.spawn_services();
+        info!(group = %group, client_id = %instance.client_id(), brokers, "consumer started");
+        Ok(PushConsumer { engine })
+    }
+}
