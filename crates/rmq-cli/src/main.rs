@@ -34,6 +34,30 @@ struct Common {
     timeout_ms: u64,
 }
 
+#[derive(Args, Debug)]
+struct ConsumeArgs {
+    /// Consumer group.
+    #[arg(long)]
+    group: String,
+    /// Topic.
+    #[arg(long)]
+    topic: String,
+    /// Tag expression: `*` or `TagA || TagB`.
+    #[arg(long, default_value = "*")]
+    expr: String,
+    /// Where a queue without a stored offset starts: `last`, `first` or an epoch-ms time.
+    #[arg(long, default_value = "last")]
+    from: String,
+    /// Stop after this many messages.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Stop after this many seconds (exit 1 if `--count` messages did not arrive by then).
+    #[arg(long)]
+    timeout: Option<u64>,
+    #[command(flatten)]
+    common: Common,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show a topic's route: brokers and queues.
@@ -50,6 +74,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Consume messages of a topic as a member of a consumer group, printing one line (or one
+    /// JSON object) per message, until `--count` messages arrived, `--timeout` passed or Ctrl-C.
+    Consume(Box<ConsumeArgs>),
     /// Start a producer, show its client id and what every broker reports about it, then
     /// shut it down and show that the brokers forgot it.
     Producer {
@@ -505,6 +532,143 @@ fn check_answers<T, U>(
     Ok(())
 }
 
+/// One consumed message as a JSON object.
+fn message_json(queue: &rmq::MessageQueue, m: &rmq::MessageExt) -> serde_json::Value {
+    use base64::Engine as _;
+    let (body, encoding) = match std::str::from_utf8(&m.body) {
+        Ok(text) => (text.to_string(), None),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(&m.body),
+            Some("base64"),
+        ),
+    };
+    let properties: serde_json::Map<String, serde_json::Value> = m
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let mut doc = serde_json::json!({
+        "msg_id": m.msg_id(),
+        "offset_msg_id": m.offset_msg_id,
+        "topic": m.topic,
+        "tags": m.tags(),
+        "keys": m.keys(),
+        "broker": queue.broker_name,
+        "queue_id": m.queue_id,
+        "queue_offset": m.queue_offset,
+        "reconsume_times": m.reconsume_times,
+        "born_host": m.born_host.to_string(),
+        "born_timestamp": m.born_timestamp,
+        "store_timestamp": m.store_timestamp,
+        "body": body,
+        "body_len": m.body.len(),
+        "properties": properties,
+    });
+    if let Some(encoding) = encoding {
+        doc["body_encoding"] = serde_json::Value::from(encoding);
+    }
+    doc
+}
+
+async fn run_consume(args: ConsumeArgs) -> Result<()> {
+    use tokio::sync::{mpsc, oneshot};
+    let from = match args.from.as_str() {
+        "last" => rmq::ConsumeFrom::LastOffset,
+        "first" => rmq::ConsumeFrom::FirstOffset,
+        other => rmq::ConsumeFrom::Timestamp(other.parse().map_err(|_| {
+            UsageError(format!(
+                "--from must be last, first or an epoch-ms time, not {other:?}"
+            ))
+        })?),
+    };
+    type Delivery = (rmq::MessageQueue, rmq::MessageExt, oneshot::Sender<()>);
+    let (tx, mut rx) = mpsc::channel::<Delivery>(64);
+    // A message is acknowledged only once it was printed; one the tool no longer wants (after
+    // --count, at a timeout) is not, so the group gets it again later.
+    let consumer = rmq::PushConsumer::builder(&args.group)
+        .client(client_config(&args.common)?)
+        .subscribe(&args.topic, &args.expr)
+        .consume_from(from)
+        .shutdown_timeout(Duration::from_secs(1))
+        .handler(move |messages, context| {
+            let tx = tx.clone();
+            async move {
+                for m in messages {
+                    let (ack, printed) = oneshot::channel();
+                    if tx.send((context.queue.clone(), m, ack)).await.is_err()
+                        || printed.await.is_err()
+                    {
+                        return rmq::ConsumeResult::later();
+                    }
+                }
+                rmq::ConsumeResult::Success
+            }
+        })
+        .start()
+        .await
+        .context("start consumer")?;
+    eprintln!(
+        "consuming {} as {} in group {}",
+        args.topic,
+        consumer.client_id(),
+        consumer.group()
+    );
+    let deadline = args
+        .timeout
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    let mut handled: u64 = 0;
+    let outcome = loop {
+        if args.count.is_some_and(|n| handled >= n) {
+            break Ok(());
+        }
+        let next = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
+                None => Some(rx.recv().await),
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            got = next => match got {
+                None => {
+                    break match args.count {
+                        Some(n) => Err(anyhow::anyhow!(
+                            "timed out after {} s: {handled} of {n} messages arrived",
+                            args.timeout.unwrap_or_default()
+                        )),
+                        None => Ok(()),
+                    };
+                }
+                Some(None) => break Ok(()),
+                Some(Some((queue, m, ack))) => {
+                    if args.common.json {
+                        println!("{}", message_json(&queue, &m));
+                    } else {
+                        println!(
+                            "{} {}/{}/{}@{} tags={} keys={} reconsume={} body={:?}",
+                            m.msg_id(),
+                            m.topic,
+                            queue.broker_name,
+                            m.queue_id,
+                            m.queue_offset,
+                            m.tags().unwrap_or("-"),
+                            m.keys().unwrap_or("-"),
+                            m.reconsume_times,
+                            String::from_utf8_lossy(&m.body)
+                        );
+                    }
+                    let _ = ack.send(());
+                    handled += 1;
+                }
+            }
+        }
+    };
+    drop(rx);
+    consumer.shutdown().await;
+    eprintln!("consumed {handled}");
+    outcome
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Route { topic, common } => {
@@ -522,6 +686,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Send(args) => run_send(*args).await?,
+        Command::Consume(args) => run_consume(*args).await?,
         Command::Producer {
             group,
             instance_name,
