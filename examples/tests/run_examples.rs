@@ -71,9 +71,15 @@ fn create_topic(topic: &str) {
 fn run(name: &str) -> String {
     let topic = unique(name);
     create_topic(&topic);
+    run_on(name, &topic, &[])
+}
+
+/// Runs `name` on `topic` with extra environment variables.
+fn run_on(name: &str, topic: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new(example(name))
         .env("NAMESRV_ADDR", namesrv())
-        .env("TOPIC", &topic)
+        .env("TOPIC", topic)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("run example {name}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -141,4 +147,36 @@ fn producer_ordered_keeps_each_order_on_one_queue() {
         assert_eq!(*first, queue, "{out}");
     }
     assert_eq!(queue_of.len(), 4, "{out}");
+}
+
+#[test]
+fn consumer_push_handles_what_producer_sync_sent() {
+    let topic = unique("consumer_push");
+    create_topic(&topic);
+    let sent = run_on("producer_sync", &topic, &[]);
+    assert_eq!(
+        sent.lines().filter(|l| l.starts_with("SEND_OK")).count(),
+        10
+    );
+    let group = unique("cg_example");
+    let out = run_on(
+        "consumer_push",
+        &topic,
+        &[("COUNT", "10"), ("GROUP", &group)],
+    );
+    let received: std::collections::BTreeSet<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Receive New Messages: "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for line in sent.lines() {
+        let id = line
+            .split("msg_id=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        assert!(received.contains(id), "{id} not received:\n{out}");
+    }
 }

@@ -17,7 +17,16 @@
 //!   synchronously with retries on another broker, one-way, in batches, to a chosen queue, or
 //!   through a [`MessageQueueSelector`] for ordered messages. Every send has one deadline that
 //!   covers the route lookup and every attempt.
-//! - **Consumers** join the same instance; they come next.
+//! - A **[`PushConsumer`]** joins a *consumer group* on the same instance. The group's members
+//!   (Rust or Java) split the queues of every subscribed topic among themselves, exactly as
+//!   Java's allocation strategies do ([`AllocateStrategy`]), rebalancing every 20 s and as soon
+//!   as a member comes or goes; each owned queue is long-polled and its messages handed to your
+//!   handler. Delivery is **at least once**: the group's offset, stored on the broker, moves
+//!   past a message only after the handler returned [`ConsumeResult::Success`] for it and for
+//!   every message before it. [`ConsumeResult::Later`] (and a handler that panics or runs past
+//!   the consume timeout) sends the message back: the broker delivers it again after a delay
+//!   through the group's retry topic `%RETRY%<group>`, and after `max_reconsume_times`
+//!   deliveries moves it to the dead-letter topic `%DLQ%<group>`.
 //! - **[`Admin`]** makes one-off calls for tools: clusters, routes, connections, topics,
 //!   offsets and stored messages ([`MessageExt`]).
 //!
@@ -37,6 +46,24 @@
 //! println!("{} stored at {:?} offset {}", result.msg_id, result.queue, result.queue_offset);
 //! producer.shutdown().await;
 //! # Ok(()) }
+//! ```
+//!
+//! Consuming:
+//!
+//! ```no_run
+//! # async fn demo() -> rmq::Result<()> {
+//! let consumer = rmq::PushConsumer::builder("my_consumer_group")
+//!     .name_server("127.0.0.1:9876")
+//!     .subscribe("MyTopic", "TagA || TagB")
+//!     .handler(|messages, context| async move {
+//!         for m in &messages {
+//!             println!("{} from {:?}: {} bytes", m.msg_id(), context.queue, m.body.len());
+//!         }
+//!         rmq::ConsumeResult::Success
+//!     })
+//!     .start()
+//!     .await?;
+//! # consumer.shutdown().await; Ok(()) }
 //! ```
 //!
 //! Shared instance settings go in a [`ClientConfig`]:
