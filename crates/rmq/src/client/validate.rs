@@ -60,6 +60,16 @@ fn is_legal_char(c: char) -> bool {
 /// # Errors
 /// The first rule broken.
 pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
+    check_group_name(group)?;
+    if RESERVED_GROUPS.contains(&group) || group.starts_with(SYSTEM_GROUP_PREFIX) {
+        return Err(ValidationError::GroupReserved(group.to_string()));
+    }
+    Ok(())
+}
+
+/// The rules every group name follows (Java `Validators.checkGroup`): not blank, at most 255
+/// UTF-16 units, only `%|a-zA-Z0-9_-`.
+fn check_group_name(group: &str) -> Result<(), ValidationError> {
     if group.trim().is_empty() {
         return Err(ValidationError::GroupBlank);
     }
@@ -73,9 +83,6 @@ pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
             ch,
         });
     }
-    if RESERVED_GROUPS.contains(&group) || group.starts_with(SYSTEM_GROUP_PREFIX) {
-        return Err(ValidationError::GroupReserved(group.to_string()));
-    }
     Ok(())
 }
 
@@ -85,19 +92,7 @@ pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
 /// # Errors
 /// The first rule broken.
 pub fn check_consumer_group(group: &str) -> Result<(), ValidationError> {
-    if group.trim().is_empty() {
-        return Err(ValidationError::GroupBlank);
-    }
-    let len = group.encode_utf16().count();
-    if len > GROUP_MAX_LEN {
-        return Err(ValidationError::GroupTooLong { len });
-    }
-    if let Some(ch) = group.chars().find(|c| !is_legal_char(*c)) {
-        return Err(ValidationError::GroupIllegalChar {
-            group: group.to_string(),
-            ch,
-        });
-    }
+    check_group_name(group)?;
     if group == "DEFAULT_CONSUMER" {
         return Err(ValidationError::GroupReserved(group.to_string()));
     }
@@ -107,11 +102,6 @@ pub fn check_consumer_group(group: &str) -> Result<(), ValidationError> {
 /// The retry topic of a consumer group (`MixAll.getRetryTopic`).
 pub fn retry_topic(group: &str) -> String {
     format!("{RETRY_PREFIX}{group}")
-}
-
-/// The dead-letter topic of a consumer group (`MixAll.getDLQTopic`).
-pub fn dlq_topic(group: &str) -> String {
-    format!("%DLQ%{group}")
 }
 
 /// Topics to which clients may not send (`TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`, 5.3.3).
