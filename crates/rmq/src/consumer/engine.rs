@@ -39,10 +39,10 @@ use crate::client::{
 use crate::error::{Error, Result};
 use crate::protocol::{
     decode_first_stored_message, decode_stored_messages, encode_properties, property,
-    ConsumerSendMsgBackRequestHeader, InflateLimits, PullMessageRequestHeader,
-    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, RemotingCommand, RequestCode,
-    ResetOffsetRequestHeader, ResponseCode, SendMessageRequestHeaderV2, StoredMessage,
-    UpdateConsumerOffsetRequestHeader, MASTER_ID,
+    unwrap_inner_batches, ConsumerSendMsgBackRequestHeader, InflateLimits,
+    PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
+    RemotingCommand, RequestCode, ResetOffsetRequestHeader, ResponseCode,
+    SendMessageRequestHeaderV2, StoredMessage, UpdateConsumerOffsetRequestHeader, MASTER_ID,
 };
 use crate::remoting::HandlerFuture;
 use crate::util::{deadline_after, now_ms, random_below};
@@ -535,14 +535,18 @@ impl Engine {
         match code {
             ResponseCode::SUCCESS => {
                 let body = resp.body;
-                let decoded = if body.len() > INLINE_DECODE_LIMIT {
-                    tokio::task::spawn_blocking(move || {
-                        decode_stored_messages(body, InflateLimits::default())
-                    })
-                    .await
-                    .unwrap_or_else(|_| Ok(Vec::new()))
+                let resp_len = body.len();
+                let decode = move || {
+                    let messages = decode_stored_messages(body, InflateLimits::default())
+                        .map_err(|e| e.to_string())?;
+                    unwrap_inner_batches(messages).map_err(|e| e.to_string())
+                };
+                let decoded = if resp_len > INLINE_DECODE_LIMIT {
+                    tokio::task::spawn_blocking(decode)
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()))
                 } else {
-                    decode_stored_messages(body, InflateLimits::default())
+                    decode()
                 };
                 let messages = match decoded {
                     Ok(messages) => messages,

@@ -48,7 +48,10 @@ pub use message::{
     UniqIdGenerator, MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, NAME_VALUE_SEPARATOR,
     PROPERTY_SEPARATOR,
 };
-pub use stored::{decode_first_stored_message, decode_stored_messages, InflateLimits, StoredMessage};
+pub use stored::{
+    decode_first_stored_message, decode_stored_messages, unwrap_inner_batches, InflateLimits,
+    StoredMessage,
+};
 pub use route::{
     parse_fastjson, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
     TopicRouteData, MASTER_ID, MAX_QUEUES_PER_BROKER, MAX_QUEUES_PER_TOPIC,

@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{Buf, Bytes};
 
+use super::batch::{decode_batch, BatchError};
 use super::compress::{decompress, type_from_sys_flag, CompressError, CompressionType};
 use super::message::{
     decode_properties, offset_msg_id, property, MessageDecodeError, SysFlag,
@@ -145,6 +146,37 @@ pub fn decode_stored_messages(
     let mut out = Vec::new();
     while buf.has_remaining() {
         out.push(decode_one(&mut buf, limits.per_message, &mut budget)?);
+    }
+    Ok(out)
+}
+
+/// Splits 5.x inner batches (Java `MessageDecoder.decodeMessage(MessageExt, List)`): a stored
+/// entry whose sysFlag has both [`SysFlag::INNER_BATCH`] and [`SysFlag::NEED_UNWRAP`] carries a
+/// batch body; each member becomes a message sharing the entry's topic, queue, hosts, times,
+/// sysFlag and commit-log offset, with its own body, flag and properties and the queue offset
+/// `entry + index`. Other messages pass through.
+///
+/// # Errors
+/// [`BatchError`] when a batch body does not decode.
+pub fn unwrap_inner_batches(messages: Vec<StoredMessage>) -> Result<Vec<StoredMessage>, BatchError> {
+    const BOTH: i32 = SysFlag::INNER_BATCH | SysFlag::NEED_UNWRAP;
+    if messages.iter().all(|m| m.sys_flag & BOTH != BOTH) {
+        return Ok(messages);
+    }
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        if m.sys_flag & BOTH != BOTH {
+            out.push(m);
+            continue;
+        }
+        for (i, member) in decode_batch(m.body.clone())?.into_iter().enumerate() {
+            let mut inner = m.clone();
+            inner.body = member.body;
+            inner.flag = member.flag;
+            inner.properties = decode_properties(&member.properties);
+            inner.queue_offset = m.queue_offset + i as i64;
+            out.push(inner);
+        }
     }
     Ok(out)
 }
@@ -510,6 +542,32 @@ mod tests {
         let m = sample(MESSAGE_MAGIC_CODE_V1, SysFlag::COMPRESSED);
         let one = encode_stored(&m, &zlib(&vec![0u8; each]), "");
         Bytes::from(one.repeat(count))
+    }
+
+    #[test]
+    fn inner_batches_become_one_message_per_member() {
+        let body = super::super::encode_batch([
+            super::super::BatchEntry { flag: 1, body: b"one", properties: "TAGS\u{1}a" },
+            super::super::BatchEntry { flag: 2, body: b"two", properties: "TAGS\u{1}b" },
+        ])
+        .unwrap();
+        let mut entry = sample(MESSAGE_MAGIC_CODE_V1, SysFlag::INNER_BATCH | SysFlag::NEED_UNWRAP);
+        entry.body = body.clone();
+        let wire = encode_stored(&entry, &body, &props_string(&entry));
+        let plain = sample(MESSAGE_MAGIC_CODE_V1, 0);
+        let mut all = wire.clone();
+        all.extend(encode_stored(&plain, b"hello body", &props_string(&plain)));
+        let got = unwrap_inner_batches(decode_all(Bytes::from(all)).unwrap()).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!((&got[0].body[..], got[0].flag, got[0].tags()), (&b"one"[..], 1, Some("a")));
+        assert_eq!((&got[1].body[..], got[1].flag, got[1].tags()), (&b"two"[..], 2, Some("b")));
+        assert_eq!(got[1].queue_offset, got[0].queue_offset + 1);
+        assert_eq!(got[0].commit_log_offset, got[1].commit_log_offset);
+        assert_eq!(&got[2].body[..], b"hello body");
+        // A broken batch body is an error, not a silent skip.
+        let mut bad = sample(MESSAGE_MAGIC_CODE_V1, SysFlag::INNER_BATCH | SysFlag::NEED_UNWRAP);
+        bad.body = Bytes::from_static(b"\x00\x00");
+        assert!(unwrap_inner_batches(vec![bad]).is_err());
     }
 
     #[test]
