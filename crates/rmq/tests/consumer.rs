@@ -427,3 +427,54 @@ async fn bad_consumer_settings_are_validation_errors_before_the_network() {
     }
     let _ = ValidationError::NoHandler;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_handler_that_panics_or_hangs_gets_the_message_again_and_the_consumer_lives() {
+    let api = api().await;
+    let topic = unique("ConsumeFaulty");
+    create_topic(&api, &topic, 2).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, i32)>();
+    let consumer = PushConsumer::builder(unique("cg_faulty"))
+        .client(client("faulty"))
+        .subscribe(&topic, "*")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .consume_timeout(Duration::from_millis(500))
+        .handler(move |messages, _| {
+            let tx = tx.clone();
+            async move {
+                for m in messages {
+                    let body = String::from_utf8_lossy(&m.body).into_owned();
+                    let _ = tx.send((body.clone(), m.reconsume_times));
+                    if m.reconsume_times == 0 {
+                        match body.as_str() {
+                            "panic" => panic!("handler bug"),
+                            "hang" => std::future::pending::<()>().await,
+                            _ => {}
+                        }
+                    }
+                }
+                ConsumeResult::Success
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let producer = producer(&unique("pg_faulty")).await;
+    for body in ["panic", "hang", "fine"] {
+        producer.send(Message::new(&topic, body)).await.unwrap();
+    }
+    // First deliveries, then the two faulty ones again (the broker's first retry delay is 10 s).
+    let mut seen: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    while seen.values().map(Vec::len).sum::<usize>() < 5 {
+        let (body, times) = tokio::time::timeout(LONG, rx.recv())
+            .await
+            .expect("deliveries continue")
+            .unwrap();
+        seen.entry(body).or_default().push(times);
+    }
+    assert_eq!(seen["panic"], vec![0, 1]);
+    assert_eq!(seen["hang"], vec![0, 1]);
+    assert_eq!(seen["fine"], vec![0]);
+    producer.shutdown().await;
+    consumer.shutdown().await;
+}
