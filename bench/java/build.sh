@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build bench/java (JavaBench) against a RocketMQ client version, once, and print the runtime
-# classpath.
+# Build bench/java (JavaBench, JavaConsumeBench) against a RocketMQ client version, once, and
+# print the runtime classpath.
 #
 #   bench/java/build.sh [rocketmq-version]      (default 5.3.3)
 set -euo pipefail
