@@ -32,6 +32,7 @@
 
 mod allocate;
 mod engine;
+mod fastjson;
 mod offset;
 mod process_queue;
 mod subscription;
