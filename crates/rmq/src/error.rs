@@ -146,6 +146,23 @@ pub enum Error {
     /// The producer (or consumer) was shut down before or during the call.
     #[error("client is shut down")]
     Shutdown,
+    /// A seek asked for an offset outside the queue's stored range `min..=max` (Java "Seek
+    /// offset illegal").
+    #[error("offset {offset} of {topic}/{broker_name}/{queue_id} is outside {min}..={max}")]
+    OffsetOutOfRange {
+        /// The queue's topic.
+        topic: String,
+        /// The queue's broker.
+        broker_name: String,
+        /// The queue id.
+        queue_id: i32,
+        /// The offset asked for.
+        offset: i64,
+        /// The queue's min offset.
+        min: i64,
+        /// The queue's max offset (the next one to be written).
+        max: i64,
+    },
 }
 
 impl Error {
@@ -170,7 +187,8 @@ impl Error {
             | Self::Encode(_)
             | Self::InvalidResponse { .. }
             | Self::DuplicateGroup { .. }
-            | Self::Shutdown => false,
+            | Self::Shutdown
+            | Self::OffsetOutOfRange { .. } => false,
         }
     }
 
@@ -394,6 +412,26 @@ pub enum ValidationError {
     /// A tag expression names no tag (`"||"`, `" || "`).
     #[error("the tag expression {0:?} names no tag; use \"*\" for every message")]
     BadTagExpression(String),
+    /// A lite pull consumer either subscribes (the group splits the queues) or is assigned
+    /// queues, never both (Java "Subscribe and assign are mutually exclusive.").
+    #[error("subscribe and assign are mutually exclusive: this consumer already uses {used}")]
+    SubscribeAndAssign {
+        /// `subscribe` or `assign`: what the consumer was set up with first.
+        used: &'static str,
+    },
+    /// `assign` was given no queue.
+    #[error("assign needs at least one message queue")]
+    NoQueuesAssigned,
+    /// The queue is not (or no longer) assigned to this consumer.
+    #[error("{topic}/{broker_name}/{queue_id} is not assigned to this consumer")]
+    QueueNotAssigned {
+        /// The queue's topic.
+        topic: String,
+        /// The queue's broker.
+        broker_name: String,
+        /// The queue id.
+        queue_id: i32,
+    },
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@
 mod allocate;
 mod engine;
 mod fastjson;
+mod lite_pull;
 mod offset;
 mod process_queue;
 mod subscription;
@@ -46,6 +47,7 @@ use tracing::{debug, info, warn};
 
 pub use allocate::AllocateStrategy;
 use engine::{Engine, Registration};
+pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
 use subscription::Subscription;
 pub use types::{ConsumeContext, ConsumeFrom, ConsumeResult};
 use types::{Handler, Settings};
