@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rmq::{Admin, ClientConfig, ClusterInfo, TopicRoute};
 
+mod lite_pull;
+
 /// Largest body the CLI sends: the producer's default `max_message_size` (4 MiB). Checked
 /// before anything is allocated or read.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -77,6 +79,15 @@ enum Command {
     /// Consume messages of a topic as a member of a consumer group, printing one line (or one
     /// JSON object) per message, until `--count` messages arrived, `--timeout` passed or Ctrl-C.
     Consume(Box<ConsumeArgs>),
+    /// Read a topic's queues directly with a lite pull consumer (no group subscription,
+    /// nothing committed), printing one line (or one JSON object) per message, until
+    /// `--count` messages arrived, `--timeout` passed or Ctrl-C.
+    LitePull {
+        #[command(flatten)]
+        args: lite_pull::LitePullArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Start a producer, show its client id and what every broker reports about it, then
     /// shut it down and show that the brokers forgot it.
     Producer {
@@ -687,6 +698,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Send(args) => run_send(*args).await?,
         Command::Consume(args) => run_consume(*args).await?,
+        Command::LitePull { args, common } => {
+            lite_pull::run(args, client_config(&common)?, common.json, message_json).await?
+        }
         Command::Producer {
             group,
             instance_name,

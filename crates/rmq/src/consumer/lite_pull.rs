@@ -534,6 +534,22 @@ impl LitePullConsumer {
     /// # Errors
     /// [`Error::Shutdown`] once the consumer is shut down.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<StoredMessage>> {
+        Ok(self
+            .poll_with_queue(timeout)
+            .await?
+            .map(|(_, messages)| messages)
+            .unwrap_or_default())
+    }
+
+    /// As [`poll`](Self::poll), with the queue the messages come from (a message names its
+    /// queue id but not its broker); `None` when none came.
+    ///
+    /// # Errors
+    /// [`Error::Shutdown`] once the consumer is shut down.
+    pub async fn poll_with_queue(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<(MessageQueue, Vec<StoredMessage>)>> {
         let batch_size = self.inner.settings.pull_batch_size as usize;
         self.inner.poll(timeout, batch_size).await
     }
@@ -547,11 +563,12 @@ impl LitePullConsumer {
         futures_util::stream::unfold(inner, |inner| async move {
             loop {
                 match inner.poll(inner.settings.poll_timeout, 1).await {
-                    Ok(mut batch) => {
+                    Ok(Some((_, mut batch))) => {
                         if let Some(m) = batch.pop() {
                             return Some((Ok(m), inner));
                         }
                     }
+                    Ok(None) => {}
                     Err(Error::Shutdown) => return None,
                     Err(e) => return Some((Err(e), inner)),
                 }
@@ -991,7 +1008,11 @@ impl Inner {
 
     // ---- polling -----------------------------------------------------------------------
 
-    async fn poll(&self, timeout: Duration, max: usize) -> Result<Vec<StoredMessage>> {
+    async fn poll(
+        &self,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Option<(MessageQueue, Vec<StoredMessage>)>> {
         self.check_running()?;
         if self.settings.auto_commit {
             self.auto_commit_if_due();
@@ -1001,20 +1022,20 @@ impl Inner {
             let ready = self.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
-            if let Some(messages) = self.take(max) {
-                return Ok(messages);
+            if let Some(taken) = self.take(max) {
+                return Ok(Some(taken));
             }
             tokio::select! {
                 _ = ready => {}
                 _ = self.token.cancelled() => return Err(Error::Shutdown),
-                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
         }
     }
 
     /// Takes up to `max` messages from the oldest batch of a queue that is not paused,
     /// dropping stale batches on the way; marks them consumed.
-    fn take(&self, max: usize) -> Option<Vec<StoredMessage>> {
+    fn take(&self, max: usize) -> Option<(MessageQueue, Vec<StoredMessage>)> {
         let mut cache = self.cache();
         cache.retain(|b| !b.is_stale());
         let index = cache
@@ -1033,7 +1054,7 @@ impl Inner {
         drop(cache);
         state.last_consume_ms.store(now_ms(), Ordering::Relaxed);
         self.drained.notify_waiters();
-        Some(taken)
+        Some((self.user_queue(&state.mq), taken))
     }
 
     // ---- offsets -----------------------------------------------------------------------
