@@ -180,3 +180,30 @@ fn consumer_push_handles_what_producer_sync_sent() {
         assert!(received.contains(id), "{id} not received:\n{out}");
     }
 }
+
+#[test]
+fn consumer_lite_pull_polls_what_producer_sync_sent() {
+    let topic = unique("consumer_lite_pull");
+    create_topic(&topic);
+    let sent = run_on("producer_sync", &topic, &[]);
+    let group = unique("cg_lite_example");
+    let out = run_on(
+        "consumer_lite_pull",
+        &topic,
+        &[("COUNT", "10"), ("GROUP", &group)],
+    );
+    let received: std::collections::BTreeSet<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Receive New Messages: "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let ids: Vec<&str> = sent
+        .lines()
+        .filter_map(|l| l.split("msg_id=").nth(1))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(ids.len(), 10, "{sent}");
+    for id in ids {
+        assert!(received.contains(id), "{id} not polled:\n{out}");
+    }
+}
