@@ -146,6 +146,15 @@ pub enum Error {
     /// The producer (or consumer) was shut down before or during the call.
     #[error("client is shut down")]
     Shutdown,
+    /// A broker does not know `POP_MESSAGE` (4.9.x and older answer
+    /// `REQUEST_CODE_NOT_SUPPORTED`): pop consumption needs RocketMQ 5.x brokers.
+    #[error("broker {broker} at {addr} does not support pop consumption; pop needs RocketMQ 5.x brokers")]
+    PopNotSupported {
+        /// The broker name.
+        broker: String,
+        /// The address asked.
+        addr: String,
+    },
 }
 
 impl Error {
@@ -170,7 +179,8 @@ impl Error {
             | Self::Encode(_)
             | Self::InvalidResponse { .. }
             | Self::DuplicateGroup { .. }
-            | Self::Shutdown => false,
+            | Self::Shutdown
+            | Self::PopNotSupported { .. } => false,
         }
     }
 

@@ -129,7 +129,8 @@ pub use admin::{
 };
 pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
 pub use consumer::{
-    AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeResult, PushConsumer, PushConsumerBuilder,
+    AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeResult, PopOptions, PushConsumer,
+    PushConsumerBuilder,
 };
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{
