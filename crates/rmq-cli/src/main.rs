@@ -56,6 +56,10 @@ struct ConsumeArgs {
     /// Stop after this many seconds (exit 1 if `--count` messages did not arrive by then).
     #[arg(long)]
     timeout: Option<u64>,
+    /// Pop instead of pull (RocketMQ 5.x brokers): the brokers balance the group and each
+    /// message is acked once printed.
+    #[arg(long)]
+    pop: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -596,11 +600,15 @@ async fn run_consume(args: ConsumeArgs) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Delivery>(64);
     // A message is acknowledged only once it was printed; one the tool no longer wants (after
     // --count, at a timeout) is not, so the group gets it again later.
-    let consumer = rmq::PushConsumer::builder(&args.group)
+    let mut builder = rmq::PushConsumer::builder(&args.group)
         .client(client_config(&args.common)?)
         .subscribe(&args.topic, &args.expr)
         .consume_from(from)
-        .shutdown_timeout(Duration::from_secs(1))
+        .shutdown_timeout(Duration::from_secs(1));
+    if args.pop {
+        builder = builder.pop(rmq::PopOptions::new());
+    }
+    let consumer = builder
         .handler(move |messages, context| {
             let tx = tx.clone();
             async move {

@@ -164,3 +164,55 @@ async fn a_member_killed_without_shutdown_is_replaced_and_nothing_is_lost() {
     producer.shutdown().await;
     survivor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consume_with_pop_prints_what_was_sent_on_5x_and_names_the_version_on_4x() {
+    let topic = unique("CliPop");
+    create_topic(&topic, 4).await;
+    let producer = Producer::builder(unique("pg_cli_pop"))
+        .client(ClientConfig::new().name_server(&namesrv()))
+        .start()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let sent = producer
+            .send(Message::new(&topic, format!("pop {i}")))
+            .await
+            .unwrap();
+        ids.push(sent.msg_id);
+    }
+    producer.shutdown().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args([
+            "consume",
+            "-n",
+            &namesrv(),
+            "--group",
+            &unique("cg_cli_pop"),
+            "--topic",
+            &topic,
+            "--from",
+            "first",
+            "--pop",
+            "--count",
+            "3",
+            "--timeout",
+            "90",
+        ])
+        .output()
+        .await
+        .expect("the rmq binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v4 = std::env::var("ROCKETMQ_VERSION").is_ok_and(|v| v.starts_with('4'));
+    if v4 {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("pop needs RocketMQ 5.x"), "{stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    for id in &ids {
+        assert!(stdout.contains(id.as_str()), "{id} missing from {stdout}");
+    }
+}

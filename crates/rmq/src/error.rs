@@ -163,6 +163,15 @@ pub enum Error {
         /// The queue's max offset (the next one to be written).
         max: i64,
     },
+    /// A broker does not know `POP_MESSAGE` (4.9.x and older answer
+    /// `REQUEST_CODE_NOT_SUPPORTED`): pop consumption needs RocketMQ 5.x brokers.
+    #[error("broker {broker} at {addr} does not support pop consumption; pop needs RocketMQ 5.x brokers")]
+    PopNotSupported {
+        /// The broker name.
+        broker: String,
+        /// The address asked.
+        addr: String,
+    },
 }
 
 impl Error {
@@ -188,7 +197,8 @@ impl Error {
             | Self::InvalidResponse { .. }
             | Self::DuplicateGroup { .. }
             | Self::Shutdown
-            | Self::OffsetOutOfRange { .. } => false,
+            | Self::OffsetOutOfRange { .. }
+            | Self::PopNotSupported { .. } => false,
         }
     }
 

@@ -130,7 +130,7 @@ pub use admin::{
 pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
 pub use consumer::{
     AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeResult, LitePullConsumer,
-    LitePullConsumerBuilder, PushConsumer, PushConsumerBuilder,
+    LitePullConsumerBuilder, PopOptions, PushConsumer, PushConsumerBuilder,
 };
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{

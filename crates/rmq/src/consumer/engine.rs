@@ -108,11 +108,11 @@ pub(crate) struct Engine {
     queues: Mutex<HashMap<MessageQueue, Arc<QueueState>>>,
     rebalance_now: Notify,
     /// Stops pulling, rebalancing and persisting; handlers still running may finish.
-    token: CancellationToken,
+    pub(super) token: CancellationToken,
     /// Ends handler calls that outlive the shutdown timeout.
     abort_handlers: CancellationToken,
-    tasks: TaskTracker,
-    permits: Arc<Semaphore>,
+    pub(super) tasks: TaskTracker,
+    pub(super) permits: Arc<Semaphore>,
     started_ms: i64,
     stopping: AtomicBool,
     stats: Stats,
@@ -177,6 +177,10 @@ impl Engine {
 
     /// Starts the rebalance and persist tasks (the first rebalance runs at once).
     pub(crate) fn spawn_services(self: &Arc<Self>) {
+        if let Some(options) = self.settings.pop.clone() {
+            // Pop: the brokers balance; no rebalance, no offsets to persist.
+            return super::pop::spawn_pop_service(self, options);
+        }
         self.tasks.spawn(Arc::clone(self).rebalance_loop());
         self.tasks.spawn(Arc::clone(self).persist_loop());
     }
@@ -747,7 +751,11 @@ impl Engine {
 
     /// Runs the handler on its own task: a panic, or running past the consume timeout (the
     /// call is then stopped), counts as "later"; so does a shutdown that outlasts its bound.
-    async fn call_handler(&self, mq: &MessageQueue, batch: Vec<StoredMessage>) -> ConsumeResult {
+    pub(super) async fn call_handler(
+        &self,
+        mq: &MessageQueue,
+        batch: Vec<StoredMessage>,
+    ) -> ConsumeResult {
         let context = ConsumeContext {
             queue: MessageQueue::new(
                 without_namespace(self.namespace.as_deref(), &mq.topic),

@@ -35,6 +35,7 @@ mod engine;
 mod fastjson;
 mod lite_pull;
 mod offset;
+mod pop;
 mod process_queue;
 mod subscription;
 mod types;
@@ -48,6 +49,7 @@ use tracing::{debug, info, warn};
 pub use allocate::AllocateStrategy;
 use engine::{Engine, Registration};
 pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
+pub use pop::PopOptions;
 use subscription::Subscription;
 pub use types::{ConsumeContext, ConsumeFrom, ConsumeResult};
 use types::{Handler, Settings};
@@ -265,6 +267,25 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// Consumes by pop (RocketMQ 5.x brokers only) instead of pull and client-side
+    /// rebalancing: every member pops from every broker of each subscribed topic, the broker
+    /// hands each message to one member and hides it for the invisible time. A message
+    /// handled with [`ConsumeResult::Success`] is acked (one ack per handler call); one
+    /// answered [`ConsumeResult::Later`] (or whose handler panicked or timed out) is hidden
+    /// again for the retry delay — the delay level's time if given (1 = 1 s … 18 = 2 h), else
+    /// Java's pop table by reconsume times (10 s, 30 s, 1 min, …, 2 h) — and then delivered
+    /// again, with its `reconsume_times` one higher; past `max_reconsume_times` (or with a
+    /// negative delay level) it goes to the dead-letter topic `%DLQ%<group>`. Messages not
+    /// handled before a shutdown or a crash come back after their invisible time. There is
+    /// no queue ownership: [`PushConsumer::assigned_queues`] stays empty and
+    /// `allocate_strategy`, `pull_batch_size`, `flow_control` and `persist_offset_interval`
+    /// do not apply. [`PushConsumerBuilder::start`] fails with
+    /// [`crate::Error::PopNotSupported`] when a broker is older than 5.x.
+    pub fn pop(mut self, options: PopOptions) -> Self {
+        self.settings.pop = Some(options);
+        self
+    }
+
     /// Starts the consumer, as Java's `DefaultMQPushConsumerImpl.start()`: (a) check the group,
     /// settings, subscriptions and handler (typed errors, no network); (b) add the group's
     /// retry subscription `%RETRY%<group>`; (c) join the client instance of this client id
@@ -277,7 +298,8 @@ impl PushConsumerBuilder {
     ///
     /// # Errors
     /// [`crate::Error::Validation`] (bad group, setting, topic or expression; no subscription;
-    /// no handler), [`crate::Error::DuplicateGroup`].
+    /// no handler), [`crate::Error::DuplicateGroup`], [`crate::Error::PopNotSupported`] (pop
+    /// consumption with a broker older than 5.x).
     pub async fn start(self) -> Result<PushConsumer> {
         // (a)
         check_consumer_group(&self.group)?;
@@ -337,6 +359,12 @@ impl PushConsumerBuilder {
             step = "heartbeat",
             brokers, "heartbeat with the consumer's data sent"
         );
+        if engine.settings.pop.is_some() {
+            if let Err(e) = pop::check_brokers_support_pop(&engine).await {
+                engine.shutdown().await;
+                return Err(e);
+            }
+        }
         // (f)
         engine.spawn_services();
         info!(group = %group, client_id = %instance.client_id(), brokers, "consumer started");

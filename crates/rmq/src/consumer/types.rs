@@ -111,6 +111,8 @@ pub(crate) struct Settings {
     /// `awaitTerminationMillisWhenShutdown` (Java 0; here 10 s): how long shutdown waits for
     /// handler calls in flight.
     pub(crate) shutdown_timeout: Duration,
+    /// Pop consumption (5.x) instead of pull + client rebalance, when set.
+    pub(crate) pop: Option<super::pop::PopOptions>,
 }
 
 impl Default for Settings {
@@ -128,6 +130,7 @@ impl Default for Settings {
             consume_timeout: Duration::from_secs(15 * 60),
             persist_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            pop: None,
         }
     }
 }
@@ -217,6 +220,9 @@ impl Settings {
             d <= Duration::from_secs(86_400),
             ms(d),
         )?;
+        if let Some(pop) = &self.pop {
+            pop.validate()?;
+        }
         Ok(())
     }
 }

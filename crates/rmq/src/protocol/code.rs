@@ -116,6 +116,14 @@ open_code! {
         SEND_REPLY_MESSAGE_V2 = 325,
         /// Broker pushes a reply message to the requesting producer (server to client).
         PUSH_REPLY_MESSAGE_TO_CLIENT = 326,
+        /// 5.x: pop messages (the broker hides them for an invisible time until acked).
+        POP_MESSAGE = 200050,
+        /// 5.x: acknowledge one popped message.
+        ACK_MESSAGE = 200051,
+        /// 5.x: change when a popped message becomes visible again.
+        CHANGE_MESSAGE_INVISIBLETIME = 200053,
+        /// 5.x: acknowledge several popped messages at once.
+        BATCH_ACK_MESSAGE = 200151,
     }
 }
 
@@ -174,6 +182,12 @@ open_code! {
         NOT_IN_CURRENT_UNIT = 205,
         /// The consumer is not online.
         CONSUMER_NOT_ONLINE = 206,
+        /// 5.x pop: the acked offset is outside the queue, or a batch ack is empty.
+        NO_MESSAGE = 208,
+        /// 5.x pop: the broker's queue of held pop requests is full.
+        POLLING_FULL = 209,
+        /// 5.x pop: nothing arrived while the request was held (or it came too late).
+        POLLING_TIMEOUT = 210,
         /// 5.x: the server is shutting down; reconnect and retry elsewhere.
         GO_AWAY = 1500,
     }

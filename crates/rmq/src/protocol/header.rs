@@ -402,6 +402,108 @@ command_header! {
     }
 }
 
+command_header! {
+    /// `POP_MESSAGE` (200050) request (`PopMessageRequestHeader`, 5.x).
+    pub struct PopMessageRequestHeader {
+        /// Consumer group.
+        pub consumer_group: String => "consumerGroup",
+        /// Topic.
+        pub topic: String => "topic",
+        /// Queue id; -1 pops from every queue of the broker.
+        pub queue_id: i32 => "queueId",
+        /// Most messages wanted (the broker refuses more than 32).
+        pub max_msg_nums: i32 => "maxMsgNums",
+        /// How long popped messages stay hidden from the group, ms.
+        pub invisible_time: i64 => "invisibleTime",
+        /// How long the broker may hold the request when nothing is there, ms.
+        pub poll_time: i64 => "pollTime",
+        /// Client time of the request, epoch ms (the broker refuses requests that are too old).
+        pub born_time: i64 => "bornTime",
+        /// Where a group without an offset starts: 0 = first offset, 1 = last.
+        pub init_mode: i32 => "initMode",
+        /// `TAG` or `SQL92`.
+        pub exp_type: Option<String> => "expType",
+        /// Filter expression.
+        pub exp: Option<String> => "exp",
+        /// Orderly pop.
+        pub order: Option<bool> => "order",
+        /// Orderly re-entrance id.
+        pub attempt_id: Option<String> => "attemptId",
+        /// Broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `POP_MESSAGE` response (`PopMessageResponseHeader`).
+    pub struct PopMessageResponseHeader {
+        /// Broker time of the pop, epoch ms.
+        pub pop_time: i64 => "popTime",
+        /// Invisible time granted, ms.
+        pub invisible_time: i64 => "invisibleTime",
+        /// Revive queue of the checkpoint.
+        pub revive_qid: i32 => "reviveQid",
+        /// Messages left in the queues popped.
+        pub rest_num: i64 => "restNum",
+        /// Start offset per queue: `<retry flag> <queue id> <offset>` joined by `;`.
+        pub start_offset_info: Option<String> => "startOffsetInfo",
+        /// Message offsets per queue: `<retry flag> <queue id> <o1>,<o2>,…` joined by `;`.
+        pub msg_offset_info: Option<String> => "msgOffsetInfo",
+        /// Orderly pops: delivery counts.
+        pub order_count_info: Option<String> => "orderCountInfo",
+    }
+}
+
+command_header! {
+    /// `ACK_MESSAGE` (200051) request (`AckMessageRequestHeader`).
+    pub struct AckMessageRequestHeader {
+        /// Consumer group.
+        pub consumer_group: String => "consumerGroup",
+        /// The topic the message was popped from (the pop retry topic for a retried message).
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// The message's checkpoint string (`POP_CK`).
+        pub extra_info: String => "extraInfo",
+        /// The message's queue offset.
+        pub offset: i64 => "offset",
+        /// Broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `CHANGE_MESSAGE_INVISIBLETIME` (200053) request (`ChangeInvisibleTimeRequestHeader`).
+    pub struct ChangeInvisibleTimeRequestHeader {
+        /// Consumer group.
+        pub consumer_group: String => "consumerGroup",
+        /// The topic the message was popped from (the pop retry topic for a retried message).
+        pub topic: String => "topic",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// The message's checkpoint string (`POP_CK`).
+        pub extra_info: String => "extraInfo",
+        /// The message's queue offset.
+        pub offset: i64 => "offset",
+        /// From now on, how long the message stays hidden, ms.
+        pub invisible_time: i64 => "invisibleTime",
+        /// Broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
+    /// `CHANGE_MESSAGE_INVISIBLETIME` response (`ChangeInvisibleTimeResponseHeader`).
+    pub struct ChangeInvisibleTimeResponseHeader {
+        /// Pop time of the new checkpoint, epoch ms.
+        pub pop_time: i64 => "popTime",
+        /// Invisible time of the new checkpoint, ms.
+        pub invisible_time: i64 => "invisibleTime",
+        /// Revive queue of the new checkpoint.
+        pub revive_qid: i32 => "reviveQid",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,5 +535,72 @@ mod tests {
             SendMessageResponseHeader::read_from(&ext),
             Err(HeaderError::Missing { field: "queueId" })
         );
+    }
+
+    #[test]
+    fn pop_headers_use_java_field_names() {
+        let pop = PopMessageRequestHeader {
+            consumer_group: "G".into(),
+            topic: "T".into(),
+            queue_id: -1,
+            max_msg_nums: 32,
+            invisible_time: 60_000,
+            poll_time: 15_000,
+            born_time: 1_700_000_000_000,
+            init_mode: 0,
+            exp_type: Some("TAG".into()),
+            exp: Some("*".into()),
+            order: Some(false),
+            attempt_id: None,
+            broker_name: Some("broker-a".into()),
+        };
+        let mut ext = ExtFields::new();
+        pop.write_to(&mut ext);
+        assert_eq!(
+            ext.iter().collect::<Vec<_>>(),
+            vec![
+                ("consumerGroup", "G"),
+                ("topic", "T"),
+                ("queueId", "-1"),
+                ("maxMsgNums", "32"),
+                ("invisibleTime", "60000"),
+                ("pollTime", "15000"),
+                ("bornTime", "1700000000000"),
+                ("initMode", "0"),
+                ("expType", "TAG"),
+                ("exp", "*"),
+                ("order", "false"),
+                ("bname", "broker-a"),
+            ]
+        );
+        let change = ChangeInvisibleTimeRequestHeader {
+            consumer_group: "G".into(),
+            topic: "%RETRY%G_T".into(),
+            queue_id: 1,
+            extra_info: "0 1 2 3 1 broker-a 1 7".into(),
+            offset: 7,
+            invisible_time: 10_000,
+            broker_name: Some("broker-a".into()),
+        };
+        let mut ext = ExtFields::new();
+        change.write_to(&mut ext);
+        assert_eq!(ext.get("extraInfo"), Some("0 1 2 3 1 broker-a 1 7"));
+        assert_eq!(ext.get("invisibleTime"), Some("10000"));
+        assert_eq!(ChangeInvisibleTimeRequestHeader::read_from(&ext).unwrap(), change);
+        // A broker answer as the 5.3.3 broker writes it (optional infos may be absent).
+        let ext: ExtFields = [
+            ("popTime", "1700000000123"),
+            ("invisibleTime", "60000"),
+            ("reviveQid", "3"),
+            ("restNum", "0"),
+            ("msgOffsetInfo", "0 1 5,6"),
+        ]
+        .into_iter()
+        .collect();
+        let h = PopMessageResponseHeader::read_from(&ext).unwrap();
+        assert_eq!(h.pop_time, 1_700_000_000_123);
+        assert_eq!(h.revive_qid, 3);
+        assert_eq!(h.start_offset_info, None);
+        assert_eq!(h.msg_offset_info.as_deref(), Some("0 1 5,6"));
     }
 }

@@ -10,6 +10,7 @@ mod ext_fields;
 mod header;
 mod heartbeat;
 mod message;
+mod pop;
 mod route;
 mod stored;
 
@@ -47,6 +48,14 @@ pub use message::{
     month_start_utc_ms, offset_msg_id, property, uniq_id_at, MessageDecodeError, SysFlag,
     UniqIdGenerator, MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, NAME_VALUE_SEPARATOR,
     PROPERTY_SEPARATOR,
+};
+pub use header::{
+    AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
+    PopMessageRequestHeader, PopMessageResponseHeader,
+};
+pub use pop::{
+    attach_pop_checkpoints, batch_ack_body, pop_normal_topic, PopCheckpoint, PopCheckpointError,
+    PopTopicKind, POP_ORDER_REVIVE_QUEUE,
 };
 pub use stored::{
     decode_first_stored_message, decode_stored_messages, unwrap_inner_batches, InflateLimits,
