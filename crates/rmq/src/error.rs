@@ -172,6 +172,19 @@ pub enum Error {
         /// The address asked.
         addr: String,
     },
+    /// A broker refused a consumer's SQL92 filter at start (CHECK_CLIENT_CONFIG): the broker
+    /// runs without `enablePropertyFilter=true`, or cannot parse the expression.
+    #[error("broker {addr} refused the filter {expression:?} of topic {topic}: {reason}")]
+    FilterRejected {
+        /// Broker address.
+        addr: String,
+        /// The subscribed topic.
+        topic: String,
+        /// The expression as given.
+        expression: String,
+        /// What the broker said.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -198,7 +211,8 @@ impl Error {
             | Self::DuplicateGroup { .. }
             | Self::Shutdown
             | Self::OffsetOutOfRange { .. }
-            | Self::PopNotSupported { .. } => false,
+            | Self::PopNotSupported { .. }
+            | Self::FilterRejected { .. } => false,
         }
     }
 
@@ -419,6 +433,12 @@ pub enum ValidationError {
     /// A consumer was started without a message handler.
     #[error("the consumer has no message handler: call handler(..) first")]
     NoHandler,
+    /// Two settings that cannot be used together.
+    #[error("incompatible options: {0}")]
+    IncompatibleOptions(&'static str),
+    /// An SQL92 selector with an empty expression.
+    #[error("the SQL92 expression is empty")]
+    EmptySqlExpression,
     /// A tag expression names no tag (`"||"`, `" || "`).
     #[error("the tag expression {0:?} names no tag; use \"*\" for every message")]
     BadTagExpression(String),

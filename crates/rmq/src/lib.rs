@@ -129,8 +129,8 @@ pub use admin::{
 };
 pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
 pub use consumer::{
-    AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeResult, LitePullConsumer,
-    LitePullConsumerBuilder, PopOptions, PushConsumer, PushConsumerBuilder,
+    AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, LitePullConsumer,
+    LitePullConsumerBuilder, MessageModel, PopOptions, PushConsumer, PushConsumerBuilder, Selector,
 };
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
+use super::route::MessageQueue;
 use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
@@ -447,6 +448,97 @@ impl ClientApi {
         Ok(body.consumer_id_list)
     }
 
+    /// Locks `queues` for an orderly consumer of `group` at the master `addr`
+    /// (`LOCK_BATCH_MQ`, body `LockBatchRequestBody`) and returns the queues the broker
+    /// granted (it refuses those another client holds a live lock on).
+    ///
+    /// # Errors
+    /// Transport errors, an error answer, or a body that does not parse.
+    pub async fn lock_batch_mq(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+        queues: &[MessageQueue],
+        deadline: Instant,
+    ) -> Result<Vec<MessageQueue>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Granted {
+            topic: String,
+            broker_name: String,
+            queue_id: i32,
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default, rename = "lockOKMQSet")]
+            locked: Vec<Granted>,
+        }
+        let body = lock_body(group, client_id, queues);
+        let cmd = self
+            .command(RequestCode::LOCK_BATCH_MQ, None)
+            .with_body(body.into_bytes());
+        let resp = expect_success(addr, self.invoke(addr, cmd, deadline).await?)?;
+        let body: Body = crate::protocol::parse_fastjson(&resp.body)
+            .map_err(|e| Error::invalid_response(addr, format!("lock answer: {e}")))?;
+        Ok(body
+            .locked
+            .into_iter()
+            .map(|g| MessageQueue::new(g.topic, g.broker_name, g.queue_id))
+            .collect())
+    }
+
+    /// Releases queue locks of `group` at `addr` (`UNLOCK_BATCH_MQ`): oneway when a queue
+    /// is given up during a rebalance, waiting for the answer otherwise (shutdown), as Java.
+    ///
+    /// # Errors
+    /// Transport errors, or an error answer.
+    pub async fn unlock_batch_mq(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+        queues: &[MessageQueue],
+        oneway: bool,
+        deadline: Instant,
+    ) -> Result<()> {
+        let body = lock_body(group, client_id, queues);
+        let cmd = self
+            .command(RequestCode::UNLOCK_BATCH_MQ, None)
+            .with_body(body.into_bytes());
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        if oneway {
+            return self.pool.oneway(addr, cmd, timeout).await;
+        }
+        expect_success(addr, self.pool.request(addr, cmd, timeout).await?).map(drop)
+    }
+
+    /// Asks `addr` whether it accepts a consumer's subscription (`CHECK_CLIENT_CONFIG`, body
+    /// `CheckClientRequestBody`; Java does this for SQL92 subscriptions at start). Returns the
+    /// broker's answer as is: `SUCCESS`, `SYSTEM_ERROR` (filtering disabled) or
+    /// `SUBSCRIPTION_PARSE_FAILED`.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn check_client_config(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+        subscription: &serde_json::Value,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        let body = serde_json::json!({
+            "clientId": client_id,
+            "group": group,
+            "subscriptionData": subscription,
+        });
+        let cmd = self
+            .command(RequestCode::CHECK_CLIENT_CONFIG, None)
+            .with_body(body.to_string().into_bytes());
+        self.invoke(addr, cmd, deadline).await
+    }
+
     /// Sends a consumed message back for a retry (`CONSUMER_SEND_MSG_BACK`) to the broker
     /// that stored it.
     ///
@@ -542,6 +634,17 @@ pub fn expect_success(addr: &str, resp: RemotingCommand) -> Result<RemotingComma
             remark: resp.remark.unwrap_or_default(),
         })
     }
+}
+
+/// `LockBatchRequestBody` (4.9.3 fields; 5.x also reads `onlyThisBroker`, default false).
+fn lock_body(group: &str, client_id: &str, queues: &[MessageQueue]) -> String {
+    let mq_set: Vec<serde_json::Value> = queues
+        .iter()
+        .map(|mq| {
+            serde_json::json!({"brokerName": mq.broker_name, "queueId": mq.queue_id, "topic": mq.topic})
+        })
+        .collect();
+    serde_json::json!({"clientId": client_id, "consumerGroup": group, "mqSet": mq_set}).to_string()
 }
 
 #[cfg(test)]

@@ -106,9 +106,24 @@ impl ClientInstance {
     pub(crate) fn join<T>(
         config: &InstanceConfig,
         group: &str,
+        make: impl FnMut(&Arc<Self>) -> (T, Member),
+    ) -> Result<(Arc<Self>, T)> {
+        Self::join_with(config, true, group, make)
+    }
+
+    /// [`join`](Self::join), keeping the instance name `DEFAULT` as it is unless
+    /// `resolve_default_name` (Java's broadcasting consumers skip `changeInstanceNameToPID`).
+    pub(crate) fn join_with<T>(
+        config: &InstanceConfig,
+        resolve_default_name: bool,
+        group: &str,
         mut make: impl FnMut(&Arc<Self>) -> (T, Member),
     ) -> Result<(Arc<Self>, T)> {
-        let config = config.resolved();
+        let config = if resolve_default_name {
+            config.resolved()
+        } else {
+            config.clone()
+        };
         debug!(step = "instance_name", instance_name = %config.instance_name, "instance name resolved");
         for _ in 0..JOIN_ATTEMPTS {
             let instance = Self::get_or_create(&config)?;

@@ -29,10 +29,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::fastjson::{parse_queue_keyed_offsets, queue_keyed_map};
+use super::local_offsets::LocalOffsetFile;
 use super::offset::OffsetStore;
 use super::process_queue::ProcessQueue;
 use super::subscription::Subscription;
-use super::types::{ConsumeContext, ConsumeResult, Handler, Settings};
+use super::types::{ConsumeContext, ConsumeResult, Handler, MessageModel, Settings};
 use crate::client::validate::{retry_topic, without_namespace, CLIENT_INNER_PRODUCER_GROUP};
 use crate::client::{
     subscribe_queues, ClientInstance, ConsumerMember, MemberKind, MessageQueue, TopicPublishInfo,
@@ -68,22 +69,43 @@ const FLAG_COMMIT_OFFSET: i32 = 0x1;
 const FLAG_SUSPEND: i32 = 0x2;
 
 /// One owned queue.
-struct QueueState {
-    mq: MessageQueue,
+pub(super) struct QueueState {
+    pub(super) mq: MessageQueue,
     pq: Mutex<ProcessQueue>,
     /// Cancelled when the queue is taken away (or the consumer stops): its pull task ends and
-    /// results of messages still being handled are ignored.
-    dropped: CancellationToken,
+    /// results of messages still being handled are ignored (concurrent consumption).
+    pub(super) dropped: CancellationToken,
     /// Signalled when handled messages leave the process queue (flow control waits on it).
-    progress: Notify,
+    pub(super) progress: Notify,
     /// Bumped when the queue's offset is reset: results for older messages are ignored.
-    generation: AtomicU64,
+    pub(super) generation: AtomicU64,
     last_pull_ms: AtomicI64,
-    last_consume_ms: AtomicI64,
+    pub(super) last_consume_ms: AtomicI64,
+    /// Orderly: the broker granted this member the queue's lock (Java `ProcessQueue.locked`).
+    pub(super) locked: AtomicBool,
+    /// Orderly: when the lock was last granted or renewed.
+    pub(super) last_lock_ms: AtomicI64,
+    /// Orderly: the lock came back after it lapsed; the pull task re-reads the offset.
+    pub(super) reload_offset: AtomicBool,
 }
 
 impl QueueState {
-    fn pq(&self) -> std::sync::MutexGuard<'_, ProcessQueue> {
+    fn new(mq: MessageQueue, dropped: CancellationToken, locked: bool) -> Self {
+        Self {
+            mq,
+            pq: Mutex::default(),
+            dropped,
+            progress: Notify::new(),
+            generation: AtomicU64::new(0),
+            last_pull_ms: AtomicI64::new(0),
+            last_consume_ms: AtomicI64::new(0),
+            locked: AtomicBool::new(locked),
+            last_lock_ms: AtomicI64::new(if locked { now_ms() } else { 0 }),
+            reload_offset: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn pq(&self) -> std::sync::MutexGuard<'_, ProcessQueue> {
         self.pq.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -105,6 +127,8 @@ pub(crate) struct Engine {
     pub(crate) subscriptions: Vec<Subscription>,
     handler: Handler,
     pub(crate) offsets: OffsetStore,
+    /// Broadcasting: where this member's offsets are kept (none for clustering: the brokers).
+    local_offsets: Option<LocalOffsetFile>,
     queues: Mutex<HashMap<MessageQueue, Arc<QueueState>>>,
     rebalance_now: Notify,
     /// Stops pulling, rebalancing and persisting; handlers still running may finish.
@@ -128,7 +152,15 @@ impl Engine {
         handler: Handler,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.consume_concurrency));
+        let local_offsets = (settings.message_model == MessageModel::Broadcasting).then(|| {
+            LocalOffsetFile::new(
+                settings.offset_store_dir.as_deref(),
+                instance.client_id(),
+                &group,
+            )
+        });
         Self {
+            local_offsets,
             group,
             namespace,
             instance,
@@ -159,6 +191,42 @@ impl Engine {
         owned
     }
 
+    /// Every member reads every message (offsets in a local file).
+    pub(super) fn is_broadcasting(&self) -> bool {
+        self.settings.message_model == MessageModel::Broadcasting
+    }
+
+    /// Orderly clustering consumers lock their queues at the masters.
+    pub(super) fn uses_locks(&self) -> bool {
+        self.settings.order.is_orderly() && !self.is_broadcasting()
+    }
+
+    /// The owned queues' states.
+    pub(super) fn queue_states(&self) -> Vec<Arc<QueueState>> {
+        self.queues().values().cloned().collect()
+    }
+
+    /// Whether this member owns `mq` now.
+    pub(super) fn owns(&self, mq: &MessageQueue) -> bool {
+        self.queues().contains_key(mq)
+    }
+
+    /// Counts a handler call's result (running info).
+    pub(super) fn record_consumed(
+        &self,
+        _mq: &MessageQueue,
+        ok: bool,
+        messages: usize,
+        _took: Duration,
+    ) {
+        let counter = if ok {
+            &self.stats.consumed_ok
+        } else {
+            &self.stats.consumed_failed
+        };
+        counter.fetch_add(messages as u64, Ordering::Relaxed);
+    }
+
     fn subscription(&self, topic: &str) -> Option<&Subscription> {
         self.subscriptions.iter().find(|s| s.topic == topic)
     }
@@ -169,7 +237,7 @@ impl Engine {
             "consumeFromWhere": self.settings.consume_from.java_name(),
             "consumeType": "CONSUME_PASSIVELY",
             "groupName": self.group,
-            "messageModel": "CLUSTERING",
+            "messageModel": self.settings.message_model.java_name(),
             "subscriptionDataSet": self.subscriptions.iter().map(Subscription::heartbeat_json).collect::<Vec<_>>(),
             "unitMode": false,
         })
@@ -183,6 +251,58 @@ impl Engine {
         }
         self.tasks.spawn(Arc::clone(self).rebalance_loop());
         self.tasks.spawn(Arc::clone(self).persist_loop());
+        if self.uses_locks() {
+            self.tasks.spawn(Arc::clone(self).lock_loop());
+        }
+    }
+
+    /// Java `checkClientInBroker`: every SQL92 subscription is checked with each master of its
+    /// topic (CHECK_CLIENT_CONFIG). A broker that refuses it fails the start.
+    ///
+    /// # Errors
+    /// [`Error::FilterRejected`], or the transport error of a check.
+    pub(crate) async fn check_filters(&self, deadline: tokio::time::Instant) -> Result<()> {
+        for sub in self.subscriptions.iter().filter(|s| s.is_sql()) {
+            let Some(route) = self.instance.route(&sub.topic) else {
+                debug!(group = %self.group, topic = %sub.topic, "no route yet; SQL92 filter not checked");
+                continue;
+            };
+            for broker in &route.broker_datas {
+                let Some(addr) = broker.master_addr() else {
+                    continue;
+                };
+                let resp = self
+                    .instance
+                    .api()
+                    .check_client_config(
+                        addr,
+                        &self.group,
+                        self.instance.client_id(),
+                        &sub.heartbeat_json(),
+                        deadline,
+                    )
+                    .await?;
+                let code = resp.response_code();
+                if code == ResponseCode::SUCCESS {
+                    continue;
+                }
+                let remark = resp.remark.unwrap_or_default();
+                let reason = if code == ResponseCode::SUBSCRIPTION_PARSE_FAILED {
+                    format!("the expression does not parse: {remark}")
+                } else {
+                    format!(
+                        "{remark} ({code}; SQL92 filters need enablePropertyFilter=true in the broker's configuration)"
+                    )
+                };
+                return Err(Error::FilterRejected {
+                    addr: addr.to_string(),
+                    topic: without_namespace(self.namespace.as_deref(), &sub.topic),
+                    expression: sub.expression.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Asks for a rebalance now (`NOTIFY_CONSUMER_IDS_CHANGED`).
@@ -256,6 +376,10 @@ impl Engine {
         if route.broker_datas.is_empty() {
             return Ok(None);
         }
+        if self.is_broadcasting() {
+            // Every member reads every queue.
+            return Ok((!mq_all.is_empty()).then(|| mq_all.into_iter().collect()));
+        }
         // Java asks a random broker of the topic, its master if it has one.
         let broker = &route.broker_datas[random_below(route.broker_datas.len())];
         let Some(addr) = broker
@@ -309,18 +433,20 @@ impl Engine {
         }
         let mut complete = true;
         let mut started = Vec::new();
+        // Orderly clustering: a queue is locked at its master before it is read (Java
+        // `RebalanceImpl.updateProcessQueueTableInRebalance`); the offset is read after the
+        // lock, so what the previous owner committed is honoured.
+        let locks = self.uses_locks();
         for mq in added {
+            if locks && !self.lock_new_queue(&mq).await {
+                complete = false;
+                debug!(group = %self.group, queue = ?mq, "queue lock not granted (the previous owner still holds it); tried again next round");
+                continue;
+            }
             match self.start_offset(&mq).await {
                 Ok(offset) => {
-                    let state = Arc::new(QueueState {
-                        mq: mq.clone(),
-                        pq: Mutex::default(),
-                        dropped: self.token.child_token(),
-                        progress: Notify::new(),
-                        generation: AtomicU64::new(0),
-                        last_pull_ms: AtomicI64::new(0),
-                        last_consume_ms: AtomicI64::new(0),
-                    });
+                    let state =
+                        Arc::new(QueueState::new(mq.clone(), self.token.child_token(), locks));
                     self.queues().insert(mq.clone(), Arc::clone(&state));
                     started.push((state, offset));
                 }
@@ -342,10 +468,16 @@ impl Engine {
         complete
     }
 
-    /// Stops a queue taken away: its pull task ends, its offset is persisted and forgotten.
-    async fn release_queue(&self, state: &Arc<QueueState>) {
+    /// Stops a queue taken away: its pull task ends, its offset is persisted and forgotten
+    /// (orderly: once its handler calls are done, and then its lock is released).
+    async fn release_queue(self: &Arc<Self>, state: &Arc<QueueState>) {
         state.dropped.cancel();
         self.queues().remove(&state.mq);
+        if self.settings.order.is_orderly() {
+            self.tasks
+                .spawn(Arc::clone(self).release_orderly_queue(Arc::clone(state)));
+            return;
+        }
         if let Some(offset) = self.offsets.read(&state.mq) {
             self.persist(vec![(state.mq.clone(), offset)]).await;
         }
@@ -359,13 +491,27 @@ impl Engine {
     async fn start_offset(&self, mq: &MessageQueue) -> Result<i64> {
         let (addr, _) = self.broker_of(mq)?;
         let api = self.instance.api();
-        let header = QueryConsumerOffsetRequestHeader {
-            consumer_group: self.group.clone(),
-            topic: mq.topic.clone(),
-            queue_id: mq.queue_id,
-            broker_name: Some(mq.broker_name.clone()),
+        let stored = match &self.local_offsets {
+            // Broadcasting: this member's own offsets file (read again each time, as Java's
+            // READ_FROM_STORE).
+            Some(file) => match file.load().await {
+                Ok(table) => table.into_iter().find(|(q, _)| q == mq).map(|(_, o)| o),
+                Err(e) => {
+                    warn!(group = %self.group, path = %file.path().display(), error = %e, "offsets file unreadable; starting as for a new member");
+                    None
+                }
+            },
+            None => {
+                let header = QueryConsumerOffsetRequestHeader {
+                    consumer_group: self.group.clone(),
+                    topic: mq.topic.clone(),
+                    queue_id: mq.queue_id,
+                    broker_name: Some(mq.broker_name.clone()),
+                };
+                api.query_consumer_offset(&addr, &header).await?
+            }
         };
-        if let Some(offset) = api.query_consumer_offset(&addr, &header).await? {
+        if let Some(offset) = stored {
             if offset >= 0 {
                 self.offsets.loaded(mq, offset);
                 return Ok(offset);
@@ -413,6 +559,36 @@ impl Engine {
             if !self.wait_for_room(&state).await {
                 return;
             }
+            if self.uses_locks() {
+                // Orderly: pull only what this member may consume (Java defers the pull 3 s).
+                if !state.lock_valid(self.settings.message_model) {
+                    if !sleep_or_dropped(&state, PULL_RETRY_DELAY).await {
+                        return;
+                    }
+                    continue;
+                }
+                if state.reload_offset.swap(false, Ordering::AcqRel) {
+                    // The lock lapsed and came back: another member may have consumed the
+                    // queue meanwhile, so its committed offset is read again.
+                    match self.start_offset(&mq).await {
+                        Ok(offset) => {
+                            state.generation.fetch_add(1, Ordering::Relaxed);
+                            state.pq().clear();
+                            state.progress.notify_waiters();
+                            self.offsets.update(&mq, offset, false);
+                            next_offset = offset;
+                        }
+                        Err(e) => {
+                            state.reload_offset.store(true, Ordering::Release);
+                            debug!(group = %self.group, queue = ?mq, error = %e, "cannot read the offset again yet");
+                            if !sleep_or_dropped(&state, PULL_RETRY_DELAY).await {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
             state.last_pull_ms.store(now_ms(), Ordering::Relaxed);
             let Some((addr, node)) = self.instance.broker_addr(&mq.broker_name, broker_id) else {
                 let _ = self
@@ -424,10 +600,11 @@ impl Engine {
                 }
                 continue;
             };
+            // Broadcasting offsets live in the local file, never on the broker.
             let commit = self
                 .offsets
                 .read(&mq)
-                .filter(|o| *o > 0 && node == MASTER_ID);
+                .filter(|o| *o > 0 && node == MASTER_ID && !self.is_broadcasting());
             let header = PullMessageRequestHeader {
                 consumer_group: self.group.clone(),
                 topic: mq.topic.clone(),
@@ -444,7 +621,7 @@ impl Engine {
                 suspend_timeout_millis: BROKER_SUSPEND.as_millis() as i64,
                 subscription: None,
                 sub_version: sub.sub_version(),
-                expression_type: Some("TAG".into()),
+                expression_type: Some(sub.expression_type.into()),
                 broker_name: Some(mq.broker_name.clone()),
             };
             let api = self.instance.api();
@@ -520,7 +697,10 @@ impl Engine {
         if !pull_status {
             let quiet = matches!(
                 code,
-                ResponseCode::SUBSCRIPTION_NOT_LATEST | ResponseCode::SUBSCRIPTION_NOT_EXIST
+                ResponseCode::SUBSCRIPTION_NOT_LATEST
+                    | ResponseCode::SUBSCRIPTION_NOT_EXIST
+                    | ResponseCode::FILTER_DATA_NOT_EXIST
+                    | ResponseCode::FILTER_DATA_NOT_LATEST
             );
             if quiet {
                 debug!(group = %self.group, queue = ?mq, ?code, "broker has not seen the subscription yet");
@@ -580,6 +760,8 @@ impl Engine {
                     .collect();
                 if kept.is_empty() {
                     self.advance_if_idle(state, header.next_begin_offset);
+                } else if self.settings.order.is_orderly() {
+                    self.dispatch_orderly(state, kept);
                 } else {
                     state.pq().put(&kept);
                     self.dispatch(state, kept);
@@ -709,6 +891,20 @@ impl Engine {
                     // the next owner gets them again, without a retry copy (no duplicates).
                     return;
                 }
+                if self.is_broadcasting() {
+                    // Java's broadcasting consumer does not retry: logged, and the offset
+                    // moves on.
+                    for m in &batch {
+                        warn!(group = %self.group, queue = ?state.mq, offset = m.queue_offset, msg_id = %m.msg_id(), "broadcasting: handler said later; the message is not retried");
+                    }
+                    let done: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
+                    let commit = state.pq().remove(done);
+                    state.progress.notify_waiters();
+                    if let Some(offset) = commit {
+                        self.offsets.update(&state.mq, offset, true);
+                    }
+                    return;
+                }
                 let mut done = Vec::new();
                 let mut again = Vec::new();
                 for m in batch {
@@ -787,7 +983,7 @@ impl Engine {
 
     /// Sends a message back for a later retry: `CONSUMER_SEND_MSG_BACK` to the master that
     /// stored it; if that fails, re-published to the retry topic as Java's inner producer does.
-    async fn send_back(
+    pub(super) async fn send_back(
         &self,
         mq: &MessageQueue,
         m: &StoredMessage,
@@ -804,7 +1000,7 @@ impl Engine {
                 &m.topic,
             )),
             unit_mode: false,
-            max_reconsume_times: Some(self.settings.max_reconsume_times),
+            max_reconsume_times: Some(self.settings.max_reconsume()),
             broker_name: Some(mq.broker_name.clone()),
         };
         let direct = match self.instance.master_addr(&mq.broker_name) {
@@ -879,7 +1075,7 @@ impl Engine {
             (property::RECONSUME_TIME, reconsume.to_string()),
             (
                 property::MAX_RECONSUME_TIMES,
-                self.settings.max_reconsume_times.to_string(),
+                self.settings.max_reconsume().to_string(),
             ),
             (property::ORIGIN_MESSAGE_ID, origin),
             (property::DELAY_TIME_LEVEL, delay.to_string()),
@@ -903,7 +1099,7 @@ impl Engine {
             properties: Some(properties),
             reconsume_times: Some(reconsume),
             unit_mode: Some(false),
-            max_reconsume_times: Some(self.settings.max_reconsume_times),
+            max_reconsume_times: Some(self.settings.max_reconsume()),
             batch: Some(false),
             broker_name: Some(queue.broker_name.clone()),
         };
@@ -942,6 +1138,19 @@ impl Engine {
     /// Writes offsets to their brokers, all at once, waiting for each answer (Java sends these
     /// oneway; an answer tells us the offset is there).
     pub(crate) async fn persist(&self, offsets: Vec<(MessageQueue, i64)>) {
+        if let Some(file) = &self.local_offsets {
+            match file.store(offsets.clone()).await {
+                Ok(()) => {
+                    for (mq, offset) in &offsets {
+                        self.offsets.persisted(mq, *offset);
+                    }
+                }
+                Err(e) => {
+                    warn!(group = %self.group, path = %file.path().display(), error = %e, "offsets not written to the local file")
+                }
+            }
+            return;
+        }
         let api = self.instance.api();
         let deadline = api.deadline();
         let writes = offsets.into_iter().map(|(mq, offset)| async move {
@@ -996,6 +1205,11 @@ impl Engine {
             })
             .collect();
         self.persist(final_offsets).await;
+        if self.uses_locks() {
+            // Java `unlockAll(false)` at shutdown: the next owner need not wait for expiry.
+            self.unlock(&owned.iter().cloned().collect::<Vec<_>>(), false)
+                .await;
+        }
         self.queues().clear();
         self.instance.leave(MemberKind::Consumer, &self.group).await;
         info!(group = %self.group, "consumer shut down");
@@ -1101,7 +1315,7 @@ impl Engine {
         let body = json!({
             "autoCommit": true,
             "consumeResult": consume_result,
-            "order": false,
+            "order": self.settings.order.is_orderly(),
             "spentTimeMills": now_ms() - started,
         });
         RemotingCommand::response_to(request, ResponseCode::SUCCESS, None)
@@ -1117,7 +1331,10 @@ impl Engine {
         let mut prop = |k: &str, v: String| {
             properties.insert(k.to_string(), serde_json::Value::String(v));
         };
-        prop("PROP_CONSUMEORDERLY", "false".into());
+        prop(
+            "PROP_CONSUMEORDERLY",
+            self.settings.order.is_orderly().to_string(),
+        );
         prop("PROP_CONSUME_TYPE", "CONSUME_PASSIVELY".into());
         prop("PROP_CLIENT_VERSION", "V4_9_3".into());
         prop("PROP_CONSUMER_START_TIMESTAMP", self.started_ms.to_string());
@@ -1135,7 +1352,10 @@ impl Engine {
                 .collect(),
         );
         prop("consumerGroup", self.group.clone());
-        prop("messageModel", "CLUSTERING".into());
+        prop(
+            "messageModel",
+            self.settings.message_model.java_name().into(),
+        );
         prop(
             "consumeFromWhere",
             self.settings.consume_from.java_name().into(),
@@ -1171,7 +1391,7 @@ impl Engine {
         );
         prop(
             "maxReconsumeTimes",
-            self.settings.max_reconsume_times.to_string(),
+            self.settings.max_reconsume().to_string(),
         );
         prop(
             "consumeTimeout",
@@ -1191,9 +1411,9 @@ impl Engine {
                 "commitOffset": self.offsets.read(&q.mq).unwrap_or(-1),
                 "droped": q.dropped.is_cancelled(),
                 "lastConsumeTimestamp": q.last_consume_ms.load(Ordering::Relaxed),
-                "lastLockTimestamp": 0,
+                "lastLockTimestamp": q.last_lock_ms.load(Ordering::Relaxed),
                 "lastPullTimestamp": q.last_pull_ms.load(Ordering::Relaxed),
-                "locked": false,
+                "locked": q.locked.load(Ordering::Relaxed),
                 "transactionMsgCount": 0,
                 "transactionMsgMaxOffset": 0,
                 "transactionMsgMinOffset": 0,
@@ -1236,7 +1456,7 @@ impl Engine {
 }
 
 /// Sleeps, unless the queue is dropped first. Returns false when it was.
-async fn sleep_or_dropped(state: &QueueState, d: Duration) -> bool {
+pub(super) async fn sleep_or_dropped(state: &QueueState, d: Duration) -> bool {
     tokio::select! {
         _ = state.dropped.cancelled() => false,
         _ = tokio::time::sleep(d) => true,

@@ -34,7 +34,9 @@ mod allocate;
 mod engine;
 mod fastjson;
 mod lite_pull;
+mod local_offsets;
 mod offset;
+mod orderly;
 mod pop;
 mod process_queue;
 mod subscription;
@@ -50,8 +52,9 @@ pub use allocate::AllocateStrategy;
 use engine::{Engine, Registration};
 pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
 pub use pop::PopOptions;
+pub use subscription::Selector;
 use subscription::Subscription;
-pub use types::{ConsumeContext, ConsumeFrom, ConsumeResult};
+pub use types::{ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, MessageModel};
 use types::{Handler, Settings};
 
 use crate::client::validate::{
@@ -138,7 +141,7 @@ pub struct PushConsumerBuilder {
     group: String,
     client: ClientConfig,
     settings: Settings,
-    subscriptions: Vec<(String, String)>,
+    subscriptions: Vec<(String, Selector)>,
     handler: Option<Handler>,
 }
 
@@ -174,10 +177,44 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// Subscribes to `topic` with a tag expression: `"*"` for every message, or tags
-    /// separated by `||` (`"TagA || TagB"`). Call once per topic (Java `subscribe`).
-    pub fn subscribe(mut self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
-        self.subscriptions.push((topic.into(), expression.into()));
+    /// Subscribes to `topic` with a tag expression — `"*"` for every message, or tags
+    /// separated by `||` (`"TagA || TagB"`) — or a [`Selector`] (`Selector::sql("a > 5")`).
+    /// Call once per topic (Java `subscribe`).
+    pub fn subscribe(mut self, topic: impl Into<String>, selector: impl Into<Selector>) -> Self {
+        self.subscriptions.push((topic.into(), selector.into()));
+        self
+    }
+
+    /// Clustering (the members split the queues) or broadcasting (every member gets every
+    /// message) (`messageModel`, clustering). A broadcasting consumer keeps `DEFAULT` as its
+    /// instance name (Java does not make it `PID#nanotime`), so its client id — and with it
+    /// its offsets file — stays the same across restarts; give each broadcasting member of a
+    /// group in one host its own [`instance_name`](Self::instance_name).
+    pub fn message_model(mut self, model: MessageModel) -> Self {
+        self.settings.message_model = model;
+        self
+    }
+
+    /// Concurrent or ordered consumption ([`ConsumeOrder`], concurrent): Java's choice of a
+    /// `MessageListenerConcurrently` or `MessageListenerOrderly`.
+    pub fn consume_order(mut self, order: ConsumeOrder) -> Self {
+        self.settings.order = order;
+        self
+    }
+
+    /// Orderly consumers: how long a queue (or key) waits after [`ConsumeResult::Later`]
+    /// before the same messages come again (`suspendCurrentQueueTimeMillis`, 1 s; 10 ms to
+    /// 30 s).
+    pub fn suspend_time(mut self, suspend: Duration) -> Self {
+        self.settings.suspend_time = suspend;
+        self
+    }
+
+    /// Broadcasting consumers: the directory of the offsets files
+    /// (`rocketmq.client.localOffsetStoreDir`, `$HOME/.rocketmq_offsets`); the file is
+    /// `<dir>/<client id>/<group>/offsets.json`, in Java's format.
+    pub fn offset_store_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.settings.offset_store_dir = Some(dir.into());
         self
     }
 
@@ -241,9 +278,11 @@ impl PushConsumerBuilder {
     }
 
     /// Deliveries of a message before it goes to the dead-letter topic (`maxReconsumeTimes`,
-    /// 16; 0 to 10000).
+    /// 16 for concurrent consumers; 0 to 10000). Orderly consumers default to unlimited, as
+    /// in Java: a message whose handler never succeeds then blocks its queue (or key) for
+    /// good, retried every suspend time — set a limit to move it to `%DLQ%<group>` instead.
     pub fn max_reconsume_times(mut self, n: i32) -> Self {
-        self.settings.max_reconsume_times = n;
+        self.settings.max_reconsume_times = Some(n);
         self
     }
 
@@ -288,18 +327,21 @@ impl PushConsumerBuilder {
 
     /// Starts the consumer, as Java's `DefaultMQPushConsumerImpl.start()`: (a) check the group,
     /// settings, subscriptions and handler (typed errors, no network); (b) add the group's
-    /// retry subscription `%RETRY%<group>`; (c) join the client instance of this client id
-    /// (`DEFAULT` becomes `PID#nanotime`) and register the group; (d) start the instance and
-    /// fetch the route of every subscribed topic; (e) heartbeat every broker with the
-    /// consumer's data; (f) start the rebalance service (a first round at once, then every
-    /// 20 s and on every change of the group or of a route), which starts a pull task per
-    /// owned queue, and the offset persistence. Steps (d) and (e) share one deadline, the API
-    /// timeout.
+    /// retry subscription `%RETRY%<group>` (clustering only); (c) join the client instance of
+    /// this client id (`DEFAULT` becomes `PID#nanotime`, except for broadcasting) and register
+    /// the group; (d) start the instance and fetch the route of every subscribed topic;
+    /// (e) heartbeat every broker with the consumer's data, then check SQL92 subscriptions
+    /// with the brokers (CHECK_CLIENT_CONFIG); (f) start the rebalance service (a first round
+    /// at once, then every 20 s and on every change of the group or of a route), which starts
+    /// a pull task per owned queue (orderly: after locking it at its master), the offset
+    /// persistence, and for orderly consumers the lock renewal. Steps (d) and (e) share one
+    /// deadline, the API timeout.
     ///
     /// # Errors
     /// [`crate::Error::Validation`] (bad group, setting, topic or expression; no subscription;
     /// no handler), [`crate::Error::DuplicateGroup`], [`crate::Error::PopNotSupported`] (pop
-    /// consumption with a broker older than 5.x).
+    /// consumption with a broker older than 5.x), [`crate::Error::FilterRejected`] (an SQL92
+    /// subscription the broker refuses).
     pub async fn start(self) -> Result<PushConsumer> {
         // (a)
         check_consumer_group(&self.group)?;
@@ -308,41 +350,58 @@ impl PushConsumerBuilder {
             return Err(ValidationError::NoSubscription.into());
         }
         self.settings.validate()?;
+        let broadcasting = self.settings.message_model == MessageModel::Broadcasting;
+        if self.settings.pop.is_some() && (broadcasting || self.settings.order.is_orderly()) {
+            return Err(ValidationError::IncompatibleOptions(
+                "pop consumption is clustering and concurrent only (no broadcasting, no orderly)",
+            )
+            .into());
+        }
         let instance_config = self.client.validate()?;
         let namespace = self.client.namespace_value().map(str::to_string);
         let group = wrap_namespace(namespace.as_deref(), &self.group);
-        let mut specs: Vec<(String, String)> = Vec::new();
-        for (topic, expression) in &self.subscriptions {
+        let mut specs: Vec<(String, Selector)> = Vec::new();
+        for (topic, selector) in &self.subscriptions {
             check_topic_name(topic)?;
             let topic = wrap_namespace(namespace.as_deref(), topic);
-            Subscription::new(topic.clone(), expression)?;
+            Subscription::from_selector(topic.clone(), selector)?;
             if !specs.iter().any(|(t, _)| *t == topic) {
-                specs.push((topic, expression.clone()));
+                specs.push((topic, selector.clone()));
             }
         }
-        // (b)
-        specs.push((retry_topic(&group), "*".to_string()));
+        // (b) Broadcasting consumers do not retry, so they have no retry subscription.
+        if !broadcasting {
+            specs.push((retry_topic(&group), Selector::tag("*")));
+        }
         debug!(step = "validate", group = %group, "consumer settings valid");
         // (c)
         let settings = self.settings;
-        let (instance, engine) = ClientInstance::join(&instance_config, &group, |instance| {
-            let engine = Arc::new(Engine::new(
-                group.clone(),
-                namespace.clone(),
-                Arc::clone(instance),
-                settings.clone(),
-                // Checked above: every expression parses.
-                specs
-                    .iter()
-                    .filter_map(|(topic, expression)| {
-                        Subscription::new(topic.clone(), expression).ok()
-                    })
-                    .collect(),
-                Arc::clone(&handler),
-            ));
-            let member = Member::Consumer(Arc::new(Registration(Arc::downgrade(&engine))));
-            (engine, member)
-        })?;
+        // Java keeps `DEFAULT` for broadcasting consumers (their offsets file is named by it).
+        let resolve_instance_name = !broadcasting;
+        let join = ClientInstance::join_with(
+            &instance_config,
+            resolve_instance_name,
+            &group,
+            |instance| {
+                let engine = Arc::new(Engine::new(
+                    group.clone(),
+                    namespace.clone(),
+                    Arc::clone(instance),
+                    settings.clone(),
+                    // Checked above: every expression parses.
+                    specs
+                        .iter()
+                        .filter_map(|(topic, selector)| {
+                            Subscription::from_selector(topic.clone(), selector).ok()
+                        })
+                        .collect(),
+                    Arc::clone(&handler),
+                ));
+                let member = Member::Consumer(Arc::new(Registration(Arc::downgrade(&engine))));
+                (engine, member)
+            },
+        );
+        let (instance, engine) = join?;
         debug!(step = "register", group = %group, client_id = %instance.client_id(), "consumer registered in the client instance");
         // (d)
         let deadline = deadline_after(self.client.api_timeout_value());
@@ -364,6 +423,13 @@ impl PushConsumerBuilder {
                 engine.shutdown().await;
                 return Err(e);
             }
+        }
+        if let Err(e) = engine
+            .check_filters(deadline_after(self.client.api_timeout_value()))
+            .await
+        {
+            engine.shutdown().await;
+            return Err(e);
         }
         // (f)
         engine.spawn_services();

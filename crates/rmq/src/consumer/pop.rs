@@ -509,7 +509,7 @@ async fn on_pop_response(
         };
         if !sub.matches(&popped.message) {
             unwanted.push(popped.checkpoint);
-        } else if popped.message.reconsume_times > engine.settings.max_reconsume_times {
+        } else if popped.message.reconsume_times > engine.settings.max_reconsume() {
             dead.push(popped);
         } else {
             kept.push(popped);
@@ -622,7 +622,7 @@ async fn run_batch(
                 let topic = source.topic.clone();
                 async move {
                     if delay_level < 0
-                        || popped.message.reconsume_times >= engine.settings.max_reconsume_times
+                        || popped.message.reconsume_times >= engine.settings.max_reconsume()
                     {
                         to_dead_letter(&engine, &topic, popped).await;
                     } else {
@@ -764,7 +764,7 @@ async fn to_dead_letter(engine: &Engine, topic: &str, popped: Popped) {
             origin_msg_id: Some(message.msg_id().to_string()),
             origin_topic: Some(topic.to_string()),
             unit_mode: false,
-            max_reconsume_times: Some(engine.settings.max_reconsume_times),
+            max_reconsume_times: Some(engine.settings.max_reconsume()),
             broker_name: Some(checkpoint.broker_name.clone()),
         };
         let api = engine.instance.api();

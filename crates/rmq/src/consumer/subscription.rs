@@ -13,6 +13,58 @@ use crate::util::{java_string_hash, now_ms};
 /// The expression that matches every message.
 pub(crate) const SUBSCRIBE_ALL: &str = "*";
 
+/// Which messages of a topic a consumer wants (Java `MessageSelector`). A plain string
+/// converts into a tag expression, so `subscribe("T", "TagA || TagB")` and
+/// `subscribe("T", Selector::sql("a > 5"))` both work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Selector {
+    /// A tag expression: `*` (every message) or tags separated by `||` (Java
+    /// `MessageSelector.byTag`).
+    Tag(String),
+    /// An SQL92 expression over the message's properties (and `TAGS`), evaluated by the
+    /// broker, e.g. `a > 5 AND color = 'blue'` (Java `MessageSelector.bySql`). The broker
+    /// must run with `enablePropertyFilter=true`; the consumer checks that at start
+    /// (CHECK_CLIENT_CONFIG) and fails with [`crate::Error::FilterRejected`] otherwise, or when
+    /// the broker cannot parse the expression.
+    Sql92(String),
+}
+
+impl Selector {
+    /// A tag expression ([`Selector::Tag`]).
+    pub fn tag(expression: impl Into<String>) -> Self {
+        Self::Tag(expression.into())
+    }
+
+    /// An SQL92 expression ([`Selector::Sql92`]).
+    pub fn sql(expression: impl Into<String>) -> Self {
+        Self::Sql92(expression.into())
+    }
+}
+
+impl From<&str> for Selector {
+    fn from(expression: &str) -> Self {
+        Self::Tag(expression.to_string())
+    }
+}
+
+impl From<String> for Selector {
+    fn from(expression: String) -> Self {
+        Self::Tag(expression)
+    }
+}
+
+impl From<&String> for Selector {
+    fn from(expression: &String) -> Self {
+        Self::Tag(expression.clone())
+    }
+}
+
+/// `ExpressionType.TAG`.
+pub(crate) const EXPRESSION_TAG: &str = "TAG";
+/// `ExpressionType.SQL92`.
+pub(crate) const EXPRESSION_SQL92: &str = "SQL92";
+
 /// One subscribed topic.
 #[derive(Debug)]
 pub(crate) struct Subscription {
@@ -24,6 +76,8 @@ pub(crate) struct Subscription {
     pub(crate) tags: Vec<String>,
     /// Java `String.hashCode` of each tag (what the broker filters on).
     pub(crate) codes: Vec<i32>,
+    /// `TAG` or `SQL92`.
+    pub(crate) expression_type: &'static str,
     /// Version of the subscription, sent in heartbeats and pulls; reset when the queues this
     /// consumer owns for the topic change (Java `RebalancePushImpl.messageQueueChanged`).
     sub_version: AtomicI64,
@@ -61,8 +115,42 @@ impl Subscription {
             expression,
             tags,
             codes,
+            expression_type: EXPRESSION_TAG,
             sub_version: AtomicI64::new(now_ms()),
         })
+    }
+
+    /// A subscription from a [`Selector`]: tags as [`new`](Self::new); an SQL92 expression is
+    /// kept as written (the broker parses it; no client-side filter).
+    ///
+    /// # Errors
+    /// [`ValidationError::BadTagExpression`], [`ValidationError::EmptySqlExpression`].
+    pub(crate) fn from_selector(
+        topic: String,
+        selector: &Selector,
+    ) -> Result<Self, ValidationError> {
+        match selector {
+            Selector::Tag(expression) => Self::new(topic, expression),
+            Selector::Sql92(expression) => {
+                let expression = expression.trim();
+                if expression.is_empty() {
+                    return Err(ValidationError::EmptySqlExpression);
+                }
+                Ok(Self {
+                    topic,
+                    expression: expression.to_string(),
+                    tags: Vec::new(),
+                    codes: Vec::new(),
+                    expression_type: EXPRESSION_SQL92,
+                    sub_version: AtomicI64::new(now_ms()),
+                })
+            }
+        }
+    }
+
+    /// Whether the broker evaluates an SQL92 expression for this subscription.
+    pub(crate) fn is_sql(&self) -> bool {
+        self.expression_type == EXPRESSION_SQL92
     }
 
     /// The current subscription version.
@@ -95,7 +183,7 @@ impl Subscription {
         json!({
             "classFilterMode": false,
             "codeSet": self.codes,
-            "expressionType": "TAG",
+            "expressionType": self.expression_type,
             "subString": self.expression,
             "subVersion": self.sub_version(),
             "tagsSet": self.tags,
@@ -126,6 +214,22 @@ mod tests {
             json.starts_with(r#"{"classFilterMode":false,"codeSet":[2598919,"#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn sql_selectors_keep_the_expression_and_no_tags() {
+        let sql = Subscription::from_selector("T".into(), &Selector::sql(" a > 5 ")).unwrap();
+        assert!(sql.is_sql() && sql.tags.is_empty() && sql.codes.is_empty());
+        assert_eq!(sql.expression, "a > 5");
+        let json = sql.heartbeat_json();
+        assert_eq!(json["expressionType"], "SQL92");
+        assert_eq!(json["subString"], "a > 5");
+        assert!(matches!(
+            Subscription::from_selector("T".into(), &Selector::sql("  ")),
+            Err(ValidationError::EmptySqlExpression)
+        ));
+        let tag = Subscription::from_selector("T".into(), &"TagA".into()).unwrap();
+        assert_eq!(tag.expression_type, "TAG");
     }
 
     #[test]

@@ -45,6 +45,65 @@ pub struct ConsumeContext {
     pub queue: MessageQueue,
 }
 
+/// Who in a group gets a message (Java `MessageModel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MessageModel {
+    /// The members split the queues; each message goes to one member, and the group's offsets
+    /// live on the brokers (`CLUSTERING`, the default).
+    #[default]
+    Clustering,
+    /// Every member gets every message. Each member keeps its own offsets in a local file
+    /// (Java's `offsets.json`, see
+    /// [`PushConsumerBuilder::offset_store_dir`](super::PushConsumerBuilder::offset_store_dir)).
+    /// As in Java, a handler's [`ConsumeResult::Later`] is not retried: the message is logged
+    /// and counted as failed, and the offset moves on (`BROADCASTING`).
+    Broadcasting,
+}
+
+impl MessageModel {
+    /// The Java enum name sent in heartbeats and running info.
+    pub(crate) fn java_name(self) -> &'static str {
+        match self {
+            Self::Clustering => "CLUSTERING",
+            Self::Broadcasting => "BROADCASTING",
+        }
+    }
+}
+
+/// In which order messages reach the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConsumeOrder {
+    /// Handler calls run concurrently, in any order (Java `MessageListenerConcurrently`, the
+    /// default).
+    #[default]
+    Concurrently,
+    /// One handler call at a time per queue, in queue order (Java `MessageListenerOrderly`).
+    /// In clustering mode each queue is locked at its master broker before it is pulled
+    /// (LOCK_BATCH_MQ, renewed every 20 s), so no two members of the group consume one queue
+    /// at once; a queue whose lock was not renewed for 30 s is not consumed until it is locked
+    /// again. [`ConsumeResult::Later`] suspends the queue for the suspend time (1 s by default)
+    /// and hands the same messages again, in the same order; after `max_reconsume_times` (for
+    /// orderly consumers unlimited by default, as in Java: a message that always fails then
+    /// blocks its queue forever — set a limit to send it to the dead-letter topic instead)
+    /// the message goes to `%DLQ%<group>` and the queue moves on.
+    Orderly,
+    /// Beyond Java: ordered per message key instead of per queue. Messages of one queue with
+    /// the same `KEYS` property are handed over strictly in queue order, one call at a time;
+    /// messages with different keys run concurrently (within `consume_concurrency`). Messages
+    /// without keys are ordered among themselves. Locks, suspension and retries as
+    /// [`ConsumeOrder::Orderly`], per key.
+    OrderlyByKey,
+}
+
+impl ConsumeOrder {
+    /// Whether this is one of the ordered modes.
+    pub(crate) fn is_orderly(self) -> bool {
+        !matches!(self, Self::Concurrently)
+    }
+}
+
 /// Where a queue with no offset stored for the group starts (Java `ConsumeFromWhere`). A
 /// stored offset always wins. Note the broker's rule for young queues: when a queue's first
 /// message is still in memory (offset 0 not yet deleted), the broker answers "offset 0" for a
@@ -102,8 +161,19 @@ pub(crate) struct Settings {
     pub(crate) pull_threshold_size_for_queue: usize,
     /// `consumeConcurrentlyMaxSpan` (2000): offset span held per queue before pulling pauses.
     pub(crate) max_span: i64,
-    /// `maxReconsumeTimes` (-1, meaning 16): deliveries before the dead-letter topic.
-    pub(crate) max_reconsume_times: i32,
+    /// `maxReconsumeTimes` (-1, meaning 16 for concurrent and unlimited for orderly
+    /// consumers): deliveries before the dead-letter topic. `None` until set.
+    pub(crate) max_reconsume_times: Option<i32>,
+    /// `messageModel`: clustering.
+    pub(crate) message_model: MessageModel,
+    /// Concurrent (`MessageListenerConcurrently`) or orderly (`MessageListenerOrderly`).
+    pub(crate) order: ConsumeOrder,
+    /// `suspendCurrentQueueTimeMillis` (1000 ms): how long an orderly queue waits after
+    /// "later" before the same messages are handed again.
+    pub(crate) suspend_time: Duration,
+    /// `rocketmq.client.localOffsetStoreDir` (`$HOME/.rocketmq_offsets`): broadcasting
+    /// consumers' offsets files.
+    pub(crate) offset_store_dir: Option<std::path::PathBuf>,
     /// `consumeTimeout` (15 min): a handler call running longer counts as "later".
     pub(crate) consume_timeout: Duration,
     /// `persistConsumerOffsetInterval` (5 s).
@@ -126,7 +196,11 @@ impl Default for Settings {
             pull_threshold_for_queue: 1000,
             pull_threshold_size_for_queue: 100 * 1024 * 1024,
             max_span: 2000,
-            max_reconsume_times: 16,
+            max_reconsume_times: None,
+            message_model: MessageModel::default(),
+            order: ConsumeOrder::default(),
+            suspend_time: Duration::from_secs(1),
+            offset_store_dir: None,
             consume_timeout: Duration::from_secs(15 * 60),
             persist_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
@@ -135,7 +209,20 @@ impl Default for Settings {
     }
 }
 
+/// Java's orderly default for `maxReconsumeTimes` (`Integer.MAX_VALUE`).
+pub(crate) const ORDERLY_MAX_RECONSUME_TIMES: i32 = i32::MAX;
+
 impl Settings {
+    /// Deliveries before the dead-letter topic: the setting, else 16 for concurrent and
+    /// unlimited for orderly consumers (Java `getMaxReconsumeTimes`).
+    pub(crate) fn max_reconsume(&self) -> i32 {
+        match self.max_reconsume_times {
+            Some(n) => n,
+            None if self.order.is_orderly() => ORDERLY_MAX_RECONSUME_TIMES,
+            None => 16,
+        }
+    }
+
     /// Java's `checkConfig` ranges, plus ranges for what Java leaves unchecked.
     pub(crate) fn validate(&self) -> Result<(), ValidationError> {
         let range = |field, expected, ok: bool, got: String| {
@@ -191,12 +278,20 @@ impl Settings {
             (1..=65535).contains(&n),
             n.to_string(),
         )?;
-        let n = self.max_reconsume_times;
+        if let Some(n) = self.max_reconsume_times {
+            range(
+                "max reconsume times",
+                "between 0 and 10000",
+                (0..=10_000).contains(&n),
+                n.to_string(),
+            )?;
+        }
+        let d = self.suspend_time;
         range(
-            "max reconsume times",
-            "between 0 and 10000",
-            (0..=10_000).contains(&n),
-            n.to_string(),
+            "suspend time",
+            "between 10 ms and 30 s",
+            d >= Duration::from_millis(10) && d <= Duration::from_secs(30),
+            format!("{d:?}"),
         )?;
         let ms = |d: Duration| format!("{d:?}");
         let d = self.consume_timeout;

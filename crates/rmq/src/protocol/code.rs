@@ -82,6 +82,10 @@ open_code! {
         GET_CONSUMER_LIST_BY_GROUP = 38,
         /// Check a consumer's subscription (SQL92 filters) with a broker.
         CHECK_CLIENT_CONFIG = 46,
+        /// Lock queues of an orderly consumer group at their master.
+        LOCK_BATCH_MQ = 41,
+        /// Release queue locks of an orderly consumer group.
+        UNLOCK_BATCH_MQ = 42,
         /// Unregister a client group from a broker.
         UNREGISTER_CLIENT = 35,
         /// Commit or roll back a half (transaction) message.
@@ -174,6 +178,10 @@ open_code! {
         SUBSCRIPTION_NOT_LATEST = 25,
         /// The consumer group does not exist on the broker (auto-creation disabled).
         SUBSCRIPTION_GROUP_NOT_EXIST = 26,
+        /// The broker has no filter data for an SQL92 subscription (heartbeat not seen yet).
+        FILTER_DATA_NOT_EXIST = 27,
+        /// The broker's filter data is older than the pull's subscription version.
+        FILTER_DATA_NOT_LATEST = 28,
         /// 5.x: an invalid request parameter.
         INVALID_PARAMETER = 29,
         /// No buyer id.

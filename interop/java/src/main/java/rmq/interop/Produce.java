@@ -11,6 +11,7 @@ import java.util.Map;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.client.producer.selector.SelectMessageQueueByHash;
 import org.apache.rocketmq.common.MQVersion;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageConst;
@@ -46,6 +47,7 @@ public final class Produce {
         final Message msg;
         final Map<String, String> userProps = new LinkedHashMap<String, String>();
         final String codec; // null: producer default (ZLIB); "LZ4" / "ZSTD": 5.x only
+        String orderKey; // non-null: sent with SelectMessageQueueByHash and this argument
 
         Spec(String name, Message msg, String codec) {
             this.name = name;
@@ -65,14 +67,29 @@ public final class Produce {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 3) {
-            System.err.println("usage: Produce <namesrv> <topic> <varied|count:N>");
+            System.err.println("usage: Produce <namesrv> <topic> <varied|count:N|ordered:K:N>");
             System.exit(2);
         }
         String namesrv = args[0];
         String topic = args[1];
         String spec = args[2];
         int count = -1;
-        if (spec.startsWith("count:")) {
+        int orderKeys = 0;
+        int first = 0;
+        if (spec.startsWith("ordered:")) {
+            String[] parts = spec.split(":");
+            try {
+                orderKeys = Integer.parseInt(parts[1]);
+                count = Integer.parseInt(parts[2]);
+                first = parts.length > 3 ? Integer.parseInt(parts[3]) : 0;
+            } catch (RuntimeException e) {
+                orderKeys = -1;
+            }
+            if (parts.length > 4 || orderKeys < 1 || count < 0 || first < 0) {
+                System.err.println("Produce: ordered:K:N[:FIRST] needs integers K >= 1, N >= 0, FIRST >= 0");
+                System.exit(2);
+            }
+        } else if (spec.startsWith("count:")) {
             try {
                 count = Integer.parseInt(spec.substring("count:".length()));
             } catch (NumberFormatException e) {
@@ -90,7 +107,7 @@ public final class Produce {
 
         int rc;
         try {
-            rc = run(namesrv, topic, count, out);
+            rc = run(namesrv, topic, count, orderKeys, first, out);
         } catch (Throwable t) {
             out.flush();
             t.printStackTrace(System.err);
@@ -101,14 +118,16 @@ public final class Produce {
         System.exit(rc);
     }
 
-    private static int run(String namesrv, String topic, int count, PrintStream out) throws Exception {
+    private static int run(String namesrv, String topic, int count, int orderKeys, int first, PrintStream out)
+        throws Exception {
         DefaultMQProducer producer = new DefaultMQProducer("rmq_interop_producer_" + JsonLine.pid());
         producer.setNamesrvAddr(namesrv);
         producer.setCompressMsgBodyOverHowmuch(COMPRESS_OVER);
         producer.setSendMsgTimeout(10000);
 
         Codecs codecs = Codecs.load();
-        List<Spec> specs = count >= 0 ? counted(topic, count) : varied(topic, codecs.available());
+        List<Spec> specs = orderKeys > 0 ? ordered(topic, orderKeys, first, count)
+            : count >= 0 ? counted(topic, count) : varied(topic, codecs.available());
         System.err.println("Produce: client " + MQVersion.getVersionDesc(MQVersion.CURRENT_VERSION)
             + ", " + specs.size() + " messages to " + topic
             + (codecs.available() ? "" : " (no setCompressType: LZ4/ZSTD skipped)"));
@@ -126,7 +145,8 @@ public final class Produce {
                 JsonLine line = JsonLine.obj().put("name", s.name);
                 try {
                     codecs.set(producer, s.codec == null ? "ZLIB" : s.codec);
-                    SendResult r = producer.send(s.msg);
+                    SendResult r = s.orderKey == null ? producer.send(s.msg)
+                        : producer.send(s.msg, new SelectMessageQueueByHash(), s.orderKey);
                     MessageQueue mq = r.getMessageQueue();
                     line.put("msg_id", r.getMsgId())
                         .put("offset_msg_id", r.getOffsetMsgId())
@@ -171,6 +191,19 @@ public final class Produce {
             }
         }
         return user;
+    }
+
+    /** Messages i = first..first+n-1 over K order keys "order-k": k = i % K, body "order-k-seq", seq = i / K. */
+    static List<Spec> ordered(String topic, int keys, int first, int n) {
+        List<Spec> specs = new ArrayList<Spec>(n);
+        for (int i = first; i < first + n; i++) {
+            String key = "order-" + (i % keys);
+            Message m = new Message(topic, "TagA", key, utf8(key + "-" + (i / keys)));
+            Spec s = new Spec("ordered-" + i, m, null);
+            s.orderKey = key;
+            specs.add(s);
+        }
+        return specs;
     }
 
     static List<Spec> counted(String topic, int n) {
