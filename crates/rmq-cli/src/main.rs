@@ -47,6 +47,29 @@ struct ConsumeArgs {
     /// Tag expression: `*` or `TagA || TagB`.
     #[arg(long, default_value = "*")]
     expr: String,
+    /// An SQL92 filter over message properties instead of a tag expression, e.g.
+    /// `a > 5 AND color = 'blue'` (the broker needs `enablePropertyFilter=true`).
+    #[arg(long, value_name = "EXPR", conflicts_with = "expr")]
+    sql: Option<String>,
+    /// Orderly: one message at a time per queue, printed in queue order (queues are locked
+    /// at their brokers, so no other member of the group reads them meanwhile).
+    #[arg(long)]
+    orderly: bool,
+    /// With `--orderly`: ordered per message key instead of per queue.
+    #[arg(long, requires = "orderly")]
+    by_key: bool,
+    /// Broadcasting: receive every message, whatever other members of the group get; offsets
+    /// are kept in `$HOME/.rocketmq_offsets/<client id>/<group>/offsets.json`.
+    #[arg(long)]
+    broadcast: bool,
+    /// With `--broadcast`: the directory of the offsets files (default
+    /// `$HOME/.rocketmq_offsets`).
+    #[arg(long, value_name = "DIR", requires = "broadcast")]
+    offset_dir: Option<std::path::PathBuf>,
+    /// Instance name in the client id (default `DEFAULT`; give each member on one host its
+    /// own for `--broadcast`, whose offsets file is named by the client id).
+    #[arg(long)]
+    instance_name: Option<String>,
     /// Where a queue without a stored offset starts: `last`, `first` or an epoch-ms time.
     #[arg(long, default_value = "last")]
     from: String,
@@ -58,7 +81,7 @@ struct ConsumeArgs {
     timeout: Option<u64>,
     /// Pop instead of pull (RocketMQ 5.x brokers): the brokers balance the group and each
     /// message is acked once printed.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["orderly", "broadcast"])]
     pop: bool,
     #[command(flatten)]
     common: Common,
@@ -600,13 +623,36 @@ async fn run_consume(args: ConsumeArgs) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Delivery>(64);
     // A message is acknowledged only once it was printed; one the tool no longer wants (after
     // --count, at a timeout) is not, so the group gets it again later.
+    let mut client = client_config(&args.common)?;
+    if let Some(name) = &args.instance_name {
+        client = client.instance_name(name);
+    }
     let mut builder = rmq::PushConsumer::builder(&args.group)
-        .client(client_config(&args.common)?)
-        .subscribe(&args.topic, &args.expr)
+        .client(client)
+        .subscribe(
+            &args.topic,
+            match &args.sql {
+                Some(sql) => rmq::Selector::sql(sql),
+                None => rmq::Selector::tag(&args.expr),
+            },
+        )
         .consume_from(from)
         .shutdown_timeout(Duration::from_secs(1));
     if args.pop {
         builder = builder.pop(rmq::PopOptions::new());
+    }
+    if args.orderly {
+        builder = builder.consume_order(if args.by_key {
+            rmq::ConsumeOrder::OrderlyByKey
+        } else {
+            rmq::ConsumeOrder::Orderly
+        });
+    }
+    if args.broadcast {
+        builder = builder.message_model(rmq::MessageModel::Broadcasting);
+    }
+    if let Some(dir) = &args.offset_dir {
+        builder = builder.offset_store_dir(dir);
     }
     let consumer = builder
         .handler(move |messages, context| {

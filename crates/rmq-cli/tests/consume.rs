@@ -216,3 +216,133 @@ async fn consume_with_pop_prints_what_was_sent_on_5x_and_names_the_version_on_4x
         assert!(stdout.contains(id.as_str()), "{id} missing from {stdout}");
     }
 }
+
+/// Runs `rmq consume` with `extra` arguments until `count` messages were printed as JSON.
+async fn cli_consume(
+    group: &str,
+    topic: &str,
+    count: usize,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
+    let mut args: Vec<String> = [
+        "consume",
+        "--group",
+        group,
+        "--topic",
+        topic,
+        "--from",
+        "first",
+        "--timeout",
+        "90",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "-n".to_string(),
+        namesrv(),
+        "--count".to_string(),
+        count.to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(&args)
+        .output()
+        .await
+        .expect("the rmq binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rmq {args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consume_orderly_prints_each_queue_in_order_and_sql_and_broadcast_filter_and_fan_out() {
+    let topic = unique("CliOrderly");
+    create_topic(&topic, 4).await;
+    let producer = Producer::builder(unique("pg_cli_orderly"))
+        .client(ClientConfig::new().name_server(&namesrv()))
+        .start()
+        .await
+        .unwrap();
+    for i in 0..40 {
+        let color = if i % 4 == 0 { "blue" } else { "red" };
+        producer
+            .send(
+                Message::new(&topic, format!("m-{i}"))
+                    .with_property("n", i.to_string())
+                    .with_property("color", color),
+            )
+            .await
+            .unwrap();
+    }
+    producer.shutdown().await;
+
+    // --orderly: within each queue, offsets strictly increase in print order.
+    let printed = cli_consume(&unique("cg_cli_orderly"), &topic, 40, &["--orderly"]).await;
+    let mut last: std::collections::BTreeMap<(String, i64), i64> = Default::default();
+    for m in &printed {
+        let queue = (
+            m["broker"].as_str().unwrap_or_default().to_string(),
+            m["queue_id"].as_i64().unwrap(),
+        );
+        let offset = m["queue_offset"].as_i64().unwrap();
+        if let Some(prev) = last.insert(queue.clone(), offset) {
+            assert!(offset > prev, "{queue:?}: {offset} printed after {prev}");
+        }
+    }
+    assert_eq!(last.len(), 4, "every queue was read");
+
+    // --sql: only the blue ones with n >= 20.
+    let printed = cli_consume(
+        &unique("cg_cli_sql"),
+        &topic,
+        5,
+        &["--sql", "color = 'blue' AND n >= 20"],
+    )
+    .await;
+    let mut bodies: Vec<String> = printed
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().to_string())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["m-20", "m-24", "m-28", "m-32", "m-36"]);
+
+    // --broadcast: two members of one group both print all 40.
+    let group = unique("cg_cli_bcast");
+    let dir = std::env::temp_dir().join(unique("rmq-cli-bcast-offsets"));
+    let dir_arg = dir.to_string_lossy().to_string();
+    let m1 = [
+        "--broadcast",
+        "--instance-name",
+        "m1",
+        "--offset-dir",
+        &dir_arg,
+    ];
+    let m2 = [
+        "--broadcast",
+        "--instance-name",
+        "m2",
+        "--offset-dir",
+        &dir_arg,
+    ];
+    let (a, b) = tokio::join!(
+        cli_consume(&group, &topic, 40, &m1),
+        cli_consume(&group, &topic, 40, &m2),
+    );
+    let ids = |v: &[serde_json::Value]| -> BTreeSet<String> {
+        v.iter()
+            .map(|m| m["msg_id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&a).len(), 40);
+    assert_eq!(ids(&a), ids(&b));
+    assert!(
+        std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) == 2,
+        "one offsets directory per member in {dir:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
