@@ -207,3 +207,122 @@ fn consumer_lite_pull_polls_what_producer_sync_sent() {
         assert!(received.contains(id), "{id} not polled:\n{out}");
     }
 }
+
+#[test]
+fn consumer_orderly_handles_each_order_in_send_order() {
+    let topic = unique("consumer_orderly");
+    create_topic(&topic);
+    let sent = run_on("producer_ordered", &topic, &[]);
+    assert_eq!(sent.lines().filter(|l| l.starts_with("order ")).count(), 20);
+    // The consumer subscribes to TagA || TagC || TagD: messages i with i % 5 in {0, 2, 3}.
+    let group = unique("cg_orderly_example");
+    let out = run_on(
+        "consumer_orderly",
+        &topic,
+        &[("COUNT", "12"), ("GROUP", &group)],
+    );
+    // Within a queue, "Hello RocketMQ <i>" arrive with i increasing.
+    let mut last: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut n = 0;
+    for line in out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Receive in order: "))
+    {
+        let queue = line.split(' ').next().unwrap().to_string();
+        let i: i64 = line
+            .rsplit("Hello RocketMQ ")
+            .next()
+            .unwrap()
+            .trim_end_matches('"')
+            .parse()
+            .unwrap();
+        assert!([0, 2, 3].contains(&(i % 5)), "{line}: filtered tag arrived");
+        if let Some(prev) = last.insert(queue.clone(), i) {
+            assert!(i > prev, "{queue}: {i} after {prev}\n{out}");
+        }
+        n += 1;
+    }
+    assert_eq!(n, 12, "{out}");
+}
+
+#[test]
+fn consumer_broadcast_members_each_get_every_message() {
+    let topic = unique("consumer_broadcast");
+    create_topic(&topic);
+    let sent = run_on("producer_sync", &topic, &[]);
+    let ids: std::collections::BTreeSet<String> = sent
+        .lines()
+        .filter_map(|l| l.split("msg_id=").nth(1))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 10);
+    let group = unique("cg_broadcast_example");
+    let dir = std::env::temp_dir().join(unique("rmq-example-offsets"));
+    let dir = dir.to_string_lossy().to_string();
+    for instance in ["e1", "e2"] {
+        let out = run_on(
+            "consumer_broadcast",
+            &topic,
+            &[
+                ("COUNT", "10"),
+                ("GROUP", &group),
+                ("INSTANCE", instance),
+                ("OFFSET_DIR", &dir),
+            ],
+        );
+        let got: std::collections::BTreeSet<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("Receive New Messages: "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(got, ids, "{instance}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn consumer_sql92_gets_only_matching_messages() {
+    let topic = unique("consumer_sql92");
+    create_topic(&topic);
+    // As Java's filter.SqlFilterProducer: tags TagA, TagB, TagC in turn and a = i.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let producer = rmq::Producer::builder(unique("pg_sql_example"))
+            .client(rmq::ClientConfig::new().name_server(&namesrv()))
+            .start()
+            .await
+            .unwrap();
+        for i in 0..10 {
+            let tag = ["TagA", "TagB", "TagC"][i % 3];
+            producer
+                .send(
+                    rmq::Message::new(&topic, format!("Hello RocketMQ {i}"))
+                        .with_tags(tag)
+                        .with_property("a", i.to_string()),
+                )
+                .await
+                .unwrap();
+        }
+        producer.shutdown().await;
+    });
+    // a in 0..=3 and tag A or B: i = 0, 1, 3.
+    let group = unique("cg_sql_example");
+    let out = run_on(
+        "consumer_sql92",
+        &topic,
+        &[("COUNT", "3"), ("GROUP", &group)],
+    );
+    let mut got: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Receive New Messages: "))
+        .filter_map(|l| l.split("a=").nth(1))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["0", "1", "3"], "{out}");
+}
