@@ -470,3 +470,31 @@ async fn bad_settings_and_mixing_subscribe_with_assign_are_validation_errors() {
         Err(Error::Shutdown)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_sql92_subscription_polls_only_matching_messages() {
+    let api = api().await;
+    let topic = unique("LiteSql");
+    // One queue: the last (matching) message marks the end of what was sent.
+    create_topic(&api, &topic, 1).await;
+    let producer = producer().await;
+    for i in 0..10 {
+        producer
+            .send(Message::new(&topic, format!("m-{i}")).with_property("n", i.to_string()))
+            .await
+            .unwrap();
+    }
+    let consumer = consumer(&unique("cg_lite_sql"), ConsumeFrom::FirstOffset).await;
+    consumer
+        .subscribe(&topic, rmq::Selector::sql("n >= 7"))
+        .await
+        .unwrap();
+    let got = poll_n(&consumer, 3).await;
+    let bodies: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+        .collect();
+    assert_eq!(bodies, ["m-7", "m-8", "m-9"]);
+    consumer.shutdown().await;
+    producer.shutdown().await;
+}

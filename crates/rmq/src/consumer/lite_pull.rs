@@ -32,7 +32,7 @@ use super::allocate::AllocateStrategy;
 use super::fastjson::{parse_queue_keyed_offsets, queue_keyed_map};
 use super::offset::OffsetStore;
 use super::process_queue::ProcessQueue;
-use super::subscription::{Subscription, SUBSCRIBE_ALL};
+use super::subscription::{Selector, Subscription, SUBSCRIBE_ALL};
 use super::types::ConsumeFrom;
 use crate::client::validate::{
     check_consumer_group, check_topic_name, without_namespace, wrap_namespace,
@@ -369,7 +369,8 @@ impl LitePullConsumer {
         self.inner.instance.client_id()
     }
 
-    /// Subscribes to `topic` with a tag expression (`"*"`, or tags separated by `||`), as a
+    /// Subscribes to `topic` with a tag expression (`"*"`, or tags separated by `||`) or a
+    /// [`Selector`](super::Selector) (`Selector::sql("a > 5")`, evaluated by the broker), as a
     /// member of the group: this consumer then reads its share of the topic's queues
     /// (rebalanced every 20 s and when members come or go). Subscribing to a topic again
     /// replaces its expression. Checks the topic and expression before any network traffic;
@@ -378,12 +379,16 @@ impl LitePullConsumer {
     /// # Errors
     /// [`ValidationError::SubscribeAndAssign`] after [`assign`](Self::assign), a bad topic or
     /// expression, [`Error::Shutdown`].
-    pub async fn subscribe(&self, topic: &str, expression: &str) -> Result<()> {
+    pub async fn subscribe(&self, topic: &str, selector: impl Into<Selector>) -> Result<()> {
         let inner = &self.inner;
         inner.check_running()?;
         check_topic_name(topic)?;
         let topic = inner.wire_topic(topic);
-        let sub = Arc::new(Subscription::new(topic.clone(), expression)?);
+        let sub = Arc::new(Subscription::from_selector(
+            topic.clone(),
+            &selector.into(),
+        )?);
+        let expression = sub.expression.clone();
         {
             let mut a = inner.assignment();
             if a.mode() == Mode::Assign {
@@ -402,7 +407,7 @@ impl LitePullConsumer {
             warn!(group = %inner.group, topic = %topic, error = %e, "no route yet; the rebalance retries");
         }
         inner.instance.heartbeat_all(deadline).await;
-        info!(group = %inner.group, topic = %topic, expression, "subscribed");
+        info!(group = %inner.group, topic = %topic, expression = %expression, "subscribed");
         inner.rebalance_now.notify_one();
         Ok(())
     }
@@ -1258,7 +1263,7 @@ impl Inner {
                 // Java sends 0 for tag expressions: the broker does not compare versions of
                 // a subscription carried in the pull.
                 sub_version: 0,
-                expression_type: Some("TAG".into()),
+                expression_type: Some(sub.expression_type.into()),
                 broker_name: Some(mq.broker_name.clone()),
             };
             let api = self.instance.api();
