@@ -26,7 +26,12 @@
 //!   every message before it. [`ConsumeResult::Later`] (and a handler that panics or runs past
 //!   the consume timeout) sends the message back: the broker delivers it again after a delay
 //!   through the group's retry topic `%RETRY%<group>`, and after `max_reconsume_times`
-//!   deliveries moves it to the dead-letter topic `%DLQ%<group>`.
+//!   deliveries moves it to the dead-letter topic `%DLQ%<group>`. It consumes concurrently or
+//!   in order ([`ConsumeOrder`]: per queue with broker locks, or per message key), clustering
+//!   or broadcasting ([`MessageModel`]), filters by tags or SQL92 ([`Selector`]), and on 5.x
+//!   brokers can pop instead of pull ([`PopOptions`]).
+//! - A **[`LitePullConsumer`]** is driven by the application: it polls (or streams) batches of
+//!   its assigned or rebalanced queues, seeks, pauses and commits.
 //! - **[`Admin`]** makes one-off calls for tools: clusters, routes, connections, topics,
 //!   offsets and stored messages ([`MessageExt`]).
 //!

@@ -65,8 +65,9 @@ use crate::error::{Result, ValidationError};
 use crate::protocol::StoredMessage;
 use crate::util::deadline_after;
 
-/// A running push consumer (Java `DefaultMQPushConsumer`, clustering mode, concurrent
-/// consumption). Cheap to clone; [`shutdown`](Self::shutdown) stops it.
+/// A running push consumer (Java `DefaultMQPushConsumer`): clustering or broadcasting,
+/// concurrent or orderly, pull or (5.x) pop. Cheap to clone; [`shutdown`](Self::shutdown)
+/// stops it.
 #[derive(Clone)]
 pub struct PushConsumer {
     engine: Arc<Engine>,
