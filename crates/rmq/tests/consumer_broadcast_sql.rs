@@ -172,7 +172,7 @@ async fn every_broadcasting_member_gets_every_message_and_resumes_from_its_own_f
 async fn an_sql92_selector_delivers_only_matching_messages() {
     let api = api().await;
     let topic = unique("Sql92");
-    // One queue: messages arrive in send order, so the last (matching) one marks the end.
+    // A concurrent consumer hands messages to parallel handlers, so the check compares sets.
     create_topic_on(&api, &[broker_a()], &topic, 1).await;
     let group = unique("cg_sql");
     let seen: Seen = Arc::default();
@@ -226,7 +226,10 @@ async fn an_sql92_selector_delivers_only_matching_messages() {
         .unwrap();
     expected.push(last);
     wait_count(&seen, expected.len(), "the SQL92 consumer").await;
-    assert_eq!(*seen.lock().unwrap(), expected);
+    let mut delivered = seen.lock().unwrap().clone();
+    delivered.sort();
+    expected.sort();
+    assert_eq!(delivered, expected);
     consumer.shutdown().await;
     producer.shutdown().await;
 }
@@ -275,4 +278,56 @@ async fn an_empty_sql92_expression_is_refused_before_any_network() {
         ),
         "{err:?}"
     );
+}
+
+/// A broker that runs without `enablePropertyFilter=true` (the test cluster enables it, so a
+/// fake broker answers as such a broker does: SYSTEM_ERROR to CHECK_CLIENT_CONFIG).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_property_filtering_fails_the_start_with_a_typed_error() {
+    use common::fake_cluster::{FakeBroker, FakeNameServer};
+    use rmq::protocol::{RemotingCommand, RequestCode, ResponseCode};
+    let broker = FakeBroker::start().await;
+    let name_server = FakeNameServer::start("no-filter-broker", &broker.addr).await;
+    let start = tokio::spawn(
+        PushConsumer::builder("cg_sql_fake")
+            .client(
+                ClientConfig::new()
+                    .name_server(&name_server.addr)
+                    .instance_name("sql-fake"),
+            )
+            .subscribe("T", Selector::sql("a > 5"))
+            .handler(|_, _| async { ConsumeResult::Success })
+            .start(),
+    );
+    let conn = broker.connection().await;
+    let check = loop {
+        let cmd = conn.recv().await;
+        if cmd.request_code() == RequestCode::CHECK_CLIENT_CONFIG {
+            break cmd;
+        }
+        // Anything else of the start (none expected before the check) gets a plain success.
+        conn.send(RemotingCommand::response_to(
+            &cmd,
+            ResponseCode::SUCCESS,
+            None,
+        ));
+    };
+    let body: serde_json::Value = serde_json::from_slice(&check.body).unwrap();
+    assert_eq!(body["group"], "cg_sql_fake");
+    assert_eq!(body["subscriptionData"]["expressionType"], "SQL92");
+    assert_eq!(body["subscriptionData"]["subString"], "a > 5");
+    assert_eq!(body["subscriptionData"]["topic"], "T");
+    conn.send(RemotingCommand::response_to(
+        &check,
+        ResponseCode::SYSTEM_ERROR,
+        Some("The broker does not support consumer to filter message by SQL92".into()),
+    ));
+    let err = start.await.unwrap().unwrap_err();
+    match &err {
+        Error::FilterRejected { addr, reason, .. } => {
+            assert_eq!(*addr, broker.addr);
+            assert!(reason.contains("enablePropertyFilter=true"), "{reason}");
+        }
+        other => panic!("expected FilterRejected, got {other:?}"),
+    }
 }
