@@ -125,6 +125,7 @@ internal_modules! {
 mod admin;
 mod consumer;
 mod error;
+pub mod metrics;
 mod producer;
 mod util;
 
