@@ -133,6 +133,7 @@ pub use admin::{
     Admin, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
     TopicRoute,
 };
+pub use admin::{ConsumeProgress, QueueProgress};
 pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
 pub use consumer::{
     AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, LitePullConsumer,
