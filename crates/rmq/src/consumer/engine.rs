@@ -133,7 +133,7 @@ pub(crate) struct Engine {
     started_ms: i64,
     stopping: AtomicBool,
     /// Java's consumer statistics (running info `statusTable`) and the metrics handles.
-    stats: Arc<ConsumerStats>,
+    pub(crate) stats: Arc<ConsumerStats>,
 }
 
 impl Engine {
@@ -240,6 +240,8 @@ impl Engine {
 
     /// Starts the rebalance and persist tasks (the first rebalance runs at once).
     pub(crate) fn spawn_services(self: &Arc<Self>) {
+        self.tasks
+            .spawn(Arc::clone(&self.stats).run_sampler(self.token.clone()));
         if let Some(options) = self.settings.pop.clone() {
             // Pop: the brokers balance; no rebalance, no offsets to persist.
             return super::pop::spawn_pop_service(self, options);
@@ -249,8 +251,6 @@ impl Engine {
         if self.uses_locks() {
             self.tasks.spawn(Arc::clone(self).lock_loop());
         }
-        self.tasks
-            .spawn(Arc::clone(&self.stats).run_sampler(self.token.clone()));
     }
 
     /// Java `checkClientInBroker`: every SQL92 subscription is checked with each master of its

@@ -354,7 +354,7 @@ impl ConsumerStats {
                 _ = token.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            self.sample(now_ms(), n % SAMPLES_PER_HOUR_SAMPLE == 0);
+            self.sample(now_ms(), n.is_multiple_of(SAMPLES_PER_HOUR_SAMPLE));
             n += 1;
         }
     }
@@ -381,7 +381,7 @@ mod tests {
         let mut now = start;
         for n in first_tick..first_tick + ticks {
             now = start + (n - first_tick) as i64 * MINUTE_PERIOD_MS;
-            s.sample(now, n % SAMPLES_PER_HOUR_SAMPLE == 0);
+            s.sample(now, n.is_multiple_of(SAMPLES_PER_HOUR_SAMPLE));
         }
         now
     }
