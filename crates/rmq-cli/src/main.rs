@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rmq::{Admin, ClientConfig, ClusterInfo, TopicRoute};
 
+mod lag;
 mod lite_pull;
 
 /// Largest body the CLI sends: the producer's default `max_message_size` (4 MiB). Checked
@@ -112,6 +113,14 @@ enum Command {
     LitePull {
         #[command(flatten)]
         args: lite_pull::LitePullArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show a consumer group's progress per queue: broker offset, consumer offset and lag,
+    /// and the total lag (like `mqadmin consumerProgress -g G`).
+    Lag {
+        #[command(flatten)]
+        args: lag::LagArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -754,6 +763,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => run_consume(*args).await?,
         Command::LitePull { args, common } => {
             lite_pull::run(args, client_config(&common)?, common.json, message_json).await?
+        }
+        Command::Lag { args, common } => {
+            let api = admin(&common)?;
+            let outcome = lag::run(&api, &args, common.json).await;
+            api.close().await;
+            outcome?
         }
         Command::Producer {
             group,

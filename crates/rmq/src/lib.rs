@@ -33,7 +33,9 @@
 //! - A **[`LitePullConsumer`]** is driven by the application: it polls (or streams) batches of
 //!   its assigned or rebalanced queues, seeks, pauses and commits.
 //! - **[`Admin`]** makes one-off calls for tools: clusters, routes, connections, topics,
-//!   offsets and stored messages ([`MessageExt`]).
+//!   offsets, a group's lag ([`Admin::consume_progress`]) and stored messages ([`MessageExt`]).
+//! - **[`metrics`]**: producers and consumers publish counters, latency histograms and a
+//!   per-queue lag gauge through the `metrics` facade, for whatever recorder you install.
 //!
 //! Errors are one [`Error`] type; everything rejected before the network is a
 //! [`ValidationError`]. [`Error::is_retriable`] and [`Error::is_timeout`] classify them.
@@ -125,6 +127,7 @@ internal_modules! {
 mod admin;
 mod consumer;
 mod error;
+pub mod metrics;
 mod producer;
 mod util;
 
@@ -132,6 +135,7 @@ pub use admin::{
     Admin, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
     TopicRoute,
 };
+pub use admin::{ConsumeProgress, QueueProgress};
 pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
 pub use consumer::{
     AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, LitePullConsumer,

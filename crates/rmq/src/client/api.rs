@@ -602,6 +602,28 @@ impl ClientApi {
         Ok(h.offset)
     }
 
+    /// A consumer group's offsets on the broker at `addr`, of every topic it has offsets of
+    /// or of `topic` only (`GET_CONSUME_STATS`).
+    ///
+    /// # Errors
+    /// Transport errors, an error answer, or a body that does not parse.
+    pub async fn consume_stats(
+        &self,
+        addr: &str,
+        group: &str,
+        topic: Option<&str>,
+        deadline: Instant,
+    ) -> Result<crate::protocol::ConsumeStats> {
+        let header = crate::protocol::GetConsumeStatsRequestHeader {
+            consumer_group: group.to_string(),
+            topic: topic.map(str::to_string),
+        };
+        let cmd = self.command(RequestCode::GET_CONSUME_STATS, Some(&header));
+        let resp = expect_success(addr, self.invoke(addr, cmd, deadline).await?)?;
+        crate::protocol::ConsumeStats::from_json(&resp.body)
+            .map_err(|e| Error::invalid_response(addr, format!("consume stats: {e}")))
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close_all().await;

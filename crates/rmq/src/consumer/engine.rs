@@ -32,6 +32,7 @@ use super::fastjson::{parse_queue_keyed_offsets, queue_keyed_map};
 use super::local_offsets::LocalOffsetFile;
 use super::offset::OffsetStore;
 use super::process_queue::ProcessQueue;
+use super::stats::ConsumerStats;
 use super::subscription::Subscription;
 use super::types::{ConsumeContext, ConsumeResult, Handler, MessageModel, Settings};
 use crate::client::validate::{retry_topic, without_namespace, CLIENT_INNER_PRODUCER_GROUP};
@@ -110,14 +111,6 @@ impl QueueState {
     }
 }
 
-/// Counters for `GET_CONSUMER_RUNNING_INFO`.
-#[derive(Default)]
-struct Stats {
-    pulled: AtomicU64,
-    consumed_ok: AtomicU64,
-    consumed_failed: AtomicU64,
-}
-
 /// A running push consumer.
 pub(crate) struct Engine {
     pub(crate) group: String,
@@ -139,7 +132,8 @@ pub(crate) struct Engine {
     pub(super) permits: Arc<Semaphore>,
     started_ms: i64,
     stopping: AtomicBool,
-    stats: Stats,
+    /// Java's consumer statistics (running info `statusTable`) and the metrics handles.
+    pub(crate) stats: Arc<ConsumerStats>,
 }
 
 impl Engine {
@@ -159,6 +153,10 @@ impl Engine {
                 &group,
             )
         });
+        let stats = Arc::new(ConsumerStats::new(
+            &group,
+            subscriptions.iter().map(|s| s.topic.as_str()),
+        ));
         Self {
             local_offsets,
             group,
@@ -176,7 +174,7 @@ impl Engine {
             permits,
             started_ms: now_ms(),
             stopping: AtomicBool::new(false),
-            stats: Stats::default(),
+            stats,
         }
     }
 
@@ -214,17 +212,14 @@ impl Engine {
     /// Counts a handler call's result (running info).
     pub(super) fn record_consumed(
         &self,
-        _mq: &MessageQueue,
+        mq: &MessageQueue,
         ok: bool,
         messages: usize,
-        _took: Duration,
+        took: Duration,
     ) {
-        let counter = if ok {
-            &self.stats.consumed_ok
-        } else {
-            &self.stats.consumed_failed
-        };
-        counter.fetch_add(messages as u64, Ordering::Relaxed);
+        self.stats.record_consume_rt(&mq.topic, took);
+        self.stats
+            .record_consume_result(&mq.topic, took, ok, messages);
     }
 
     fn subscription(&self, topic: &str) -> Option<&Subscription> {
@@ -245,6 +240,8 @@ impl Engine {
 
     /// Starts the rebalance and persist tasks (the first rebalance runs at once).
     pub(crate) fn spawn_services(self: &Arc<Self>) {
+        self.tasks
+            .spawn(Arc::clone(&self.stats).run_sampler(self.token.clone()));
         if let Some(options) = self.settings.pop.clone() {
             // Pop: the brokers balance; no rebalance, no offsets to persist.
             return super::pop::spawn_pop_service(self, options);
@@ -717,6 +714,9 @@ impl Engine {
             }
         };
         *broker_id = header.suggest_which_broker_id;
+        if let Some(committed) = self.offsets.read(mq) {
+            self.stats.record_lag(mq, header.max_offset, committed);
+        }
         match code {
             ResponseCode::SUCCESS => {
                 let body = resp.body;
@@ -741,9 +741,6 @@ impl Engine {
                         return Some(PULL_RETRY_DELAY);
                     }
                 };
-                self.stats
-                    .pulled
-                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
                 let from = *next_offset;
                 *next_offset = header.next_begin_offset;
                 let retry = retry_topic(&self.group);
@@ -758,6 +755,10 @@ impl Engine {
                         m
                     })
                     .collect();
+                // Round trip since the pull was sent (`last_pull_ms` is set just before).
+                let rt = now_ms() - state.last_pull_ms.load(Ordering::Relaxed);
+                let rt = Duration::from_millis(u64::try_from(rt).unwrap_or(0));
+                self.stats.record_pull(&mq.topic, rt, kept.len());
                 if kept.is_empty() {
                     self.advance_if_idle(state, header.next_begin_offset);
                 } else if self.settings.order.is_orderly() {
@@ -866,8 +867,11 @@ impl Engine {
         generation: u64,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
+        let handler_started = std::time::Instant::now();
         let result = self.call_handler(&state.mq, batch.clone()).await;
+        let handler_rt = handler_started.elapsed();
         drop(permit);
+        self.stats.record_consume_rt(&state.mq.topic, handler_rt);
         state.last_consume_ms.store(now_ms(), Ordering::Relaxed);
         let stale = state.dropped.is_cancelled() && !self.token.is_cancelled()
             || state.generation.load(Ordering::Relaxed) != generation;
@@ -878,14 +882,12 @@ impl Engine {
         let done: Vec<i64> = match result {
             ConsumeResult::Success => {
                 self.stats
-                    .consumed_ok
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    .record_consume_result(&state.mq.topic, handler_rt, true, batch.len());
                 batch.iter().map(|m| m.queue_offset).collect()
             }
             ConsumeResult::Later { delay_level } => {
                 self.stats
-                    .consumed_failed
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    .record_consume_result(&state.mq.topic, handler_rt, false, batch.len());
                 if self.token.is_cancelled() {
                     // Shutting down: leave them in the queue so the offset stays before them;
                     // the next owner gets them again, without a retry copy (no duplicates).
@@ -1325,7 +1327,6 @@ impl Engine {
     /// `ConsumerRunningInfo` as Java writes it (queue-keyed maps in fastjson's object-key
     /// form), so `mqadmin consumerStatus` and the dashboard can read it.
     fn running_info(&self) -> String {
-        let uptime_s = ((now_ms() - self.started_ms).max(1) as f64) / 1000.0;
         let config = self.instance.config();
         let mut properties = serde_json::Map::new();
         let mut prop = |k: &str, v: String| {
@@ -1421,23 +1422,13 @@ impl Engine {
             });
             (&q.mq, info.to_string())
         }));
-        let ok = self.stats.consumed_ok.load(Ordering::Relaxed) as f64;
-        let failed = self.stats.consumed_failed.load(Ordering::Relaxed);
-        let pulled = self.stats.pulled.load(Ordering::Relaxed) as f64;
         let status: serde_json::Map<String, serde_json::Value> = self
             .subscriptions
             .iter()
             .map(|s| {
                 (
                     s.topic.clone(),
-                    json!({
-                        "consumeFailedMsgs": failed,
-                        "consumeFailedTPS": failed as f64 / uptime_s,
-                        "consumeOKTPS": ok / uptime_s,
-                        "consumeRT": 0.0,
-                        "pullRT": 0.0,
-                        "pullTPS": pulled / uptime_s,
-                    }),
+                    self.stats.consume_status(&s.topic).to_json(),
                 )
             })
             .collect();

@@ -39,6 +39,7 @@ mod offset;
 mod orderly;
 mod pop;
 mod process_queue;
+mod stats;
 mod subscription;
 mod types;
 

@@ -516,6 +516,10 @@ async fn on_pop_response(
         }
     }
     debug!(group = %engine.group, broker = %source.broker, kept = kept.len(), filtered = unwanted.len(), dead = dead.len(), rest, "popped");
+    // Java feeds pop results into the pull statistics.
+    engine
+        .stats
+        .record_pull(&source.topic, asked.elapsed(), kept.len());
     if !unwanted.is_empty() {
         // Messages the tag check drops are done with, as Java's `processPopResult`.
         ack(engine, &source.topic, unwanted).await;
@@ -605,8 +609,15 @@ async fn run_batch(
         first.checkpoint.queue_id,
     );
     let messages: Vec<StoredMessage> = batch.iter().map(|p| p.message.clone()).collect();
+    let (n, handler_started) = (messages.len(), std::time::Instant::now());
     let result = engine.call_handler(&mq, messages).await;
     drop(permit);
+    let handler_rt = handler_started.elapsed();
+    engine.stats.record_consume_rt(&mq.topic, handler_rt);
+    let ok = matches!(result, ConsumeResult::Success);
+    engine
+        .stats
+        .record_consume_result(&mq.topic, handler_rt, ok, n);
     match result {
         ConsumeResult::Success => {
             ack(

@@ -482,8 +482,24 @@ impl Inner {
         })
     }
 
-    /// Up to `attempts` attempts inside `deadline`.
+    /// [`Self::attempts`], its outcome published as metrics (once per send).
     async fn run_attempts(
+        &self,
+        prepared: &Prepared,
+        fixed_queue: Option<MessageQueue>,
+        deadline: Instant,
+        attempts: u32,
+    ) -> Result<SendResult> {
+        let started = std::time::Instant::now();
+        let result = self
+            .attempts(prepared, fixed_queue, deadline, attempts)
+            .await;
+        crate::metrics::record_send(&prepared.topic, result.is_ok(), started.elapsed());
+        result
+    }
+
+    /// Up to `attempts` attempts inside `deadline`.
+    async fn attempts(
         &self,
         prepared: &Prepared,
         fixed_queue: Option<MessageQueue>,
@@ -632,6 +648,7 @@ impl Producer {
             })?;
         let started_at = std::time::Instant::now();
         let outcome = inner.attempt_oneway(&queue, prepared, deadline).await;
+        crate::metrics::record_send(&prepared.topic, outcome.is_ok(), started_at.elapsed());
         inner.fault.update(
             &queue.broker_name,
             started_at.elapsed(),

@@ -102,6 +102,8 @@ open_code! {
         GET_BROKER_CLUSTER_INFO = 106,
         /// Producer connections of a group on a broker.
         GET_PRODUCER_CONNECTION_LIST = 204,
+        /// A consumer group's offsets and lag on a broker (`mqadmin consumerProgress`).
+        GET_CONSUME_STATS = 208,
         /// Broker asks a consumer to reset its offsets (server to client).
         RESET_CONSUMER_CLIENT_OFFSET = 220,
         /// Broker asks a consumer for its status (server to client).

@@ -504,6 +504,17 @@ command_header! {
     }
 }
 
+command_header! {
+    /// `GET_CONSUME_STATS` (208) request (`GetConsumeStatsRequestHeader`): a group's offsets
+    /// on one broker, for every topic it has offsets of, or for `topic` only.
+    pub struct GetConsumeStatsRequestHeader {
+        /// The consumer group.
+        pub consumer_group: String => "consumerGroup",
+        /// Only this topic.
+        pub topic: Option<String> => "topic",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ mod code;
 mod codec;
 mod command;
 mod compress;
+mod consume_stats;
 mod ext_fields;
 mod header;
 mod heartbeat;
@@ -27,6 +28,7 @@ pub use command::{
     next_opaque, LanguageCode, RemotingCommand, SerializeType, FLAG_ONEWAY,
     FLAG_RESPONSE, VERSION_4_9_3, VERSION_5_3_3,
 };
+pub use consume_stats::{normalize_object_keys, ConsumeStats, OffsetWrapper, QueueKey};
 pub use ext_fields::ExtFields;
 pub use compress::{
     compress, decompress, sys_flag_for, type_from_sys_flag, CompressError, CompressionType,
@@ -41,6 +43,7 @@ pub use header::{
     GetRouteInfoRequestHeader, HeaderError, QueueOffsetRequestHeader, QueueOffsetResponseHeader,
     SendMessageRequestHeaderV2, SendMessageResponseHeader, UnregisterClientRequestHeader,
     ViewMessageRequestHeader,
+    GetConsumeStatsRequestHeader,
 };
 pub use heartbeat::{HeartbeatData, ProducerData};
 pub use message::{
