@@ -244,7 +244,7 @@ impl Engine {
             .spawn(Arc::clone(&self.stats).run_sampler(self.token.clone()));
         if let Some(options) = self.settings.pop.clone() {
             // Pop: the brokers balance; no rebalance, no offsets to persist.
-            return super::pop::spawn_pop_service(self, options);
+            return self.spawn_pop_service(options);
         }
         self.tasks.spawn(Arc::clone(self).rebalance_loop());
         self.tasks.spawn(Arc::clone(self).persist_loop());

@@ -52,10 +52,11 @@ use tracing::{debug, info, warn};
 pub use allocate::AllocateStrategy;
 use engine::{Engine, Registration};
 pub use lite_pull::{LitePullConsumer, LitePullConsumerBuilder};
-pub use pop::PopOptions;
 pub use subscription::Selector;
 use subscription::Subscription;
-pub use types::{ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, MessageModel};
+pub use types::{
+    ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, MessageModel, PopOptions,
+};
 use types::{Handler, Settings};
 
 use crate::client::validate::{

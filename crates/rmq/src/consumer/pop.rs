@@ -29,10 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::engine::Engine;
-use super::types::{ConsumeFrom, ConsumeResult};
+use super::types::{ConsumeFrom, ConsumeResult, PopOptions};
 use crate::client::validate::without_namespace;
 use crate::client::MessageQueue;
-use crate::error::{Error, Result, ValidationError};
+use crate::error::{Error, Result};
 use crate::protocol::{
     attach_pop_checkpoints, batch_ack_body, decode_stored_messages, property, unwrap_inner_batches,
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ConsumerSendMsgBackRequestHeader,
@@ -69,88 +69,6 @@ const POP_RETRY_DELAYS_S: [u64; 16] = [
 const MESSAGE_DELAY_LEVELS_S: [u64; 18] = [
     1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200,
 ];
-
-/// Pop consumption settings for [`PushConsumerBuilder::pop`](super::PushConsumerBuilder::pop)
-/// (Java `DefaultMQPushConsumer` `popInvisibleTime`, `popBatchNums`,
-/// `popThresholdForQueue`). Needs RocketMQ 5.x brokers.
-///
-/// ```
-/// use std::time::Duration;
-/// let options = rmq::PopOptions::new()
-///     .invisible_time(Duration::from_secs(30))
-///     .batch_size(16);
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PopOptions {
-    invisible_time: Duration,
-    batch_size: i32,
-    max_in_flight: usize,
-}
-
-impl Default for PopOptions {
-    fn default() -> Self {
-        Self {
-            invisible_time: Duration::from_secs(60),
-            batch_size: 32,
-            max_in_flight: 96,
-        }
-    }
-}
-
-impl PopOptions {
-    /// The defaults: 60 s invisible time, 32 messages per pop, 96 in flight per broker.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How long a popped message stays hidden from the group while its handler runs
-    /// (`popInvisibleTime`, 60 s; 5 s to 300 s). A handler call that outlives it is skipped
-    /// or its result is moot: the broker hands the message out again.
-    pub fn invisible_time(mut self, invisible_time: Duration) -> Self {
-        self.invisible_time = invisible_time;
-        self
-    }
-
-    /// Messages asked for per pop (`popBatchNums`, 32; 1 to 32, the broker's limit).
-    pub fn batch_size(mut self, n: i32) -> Self {
-        self.batch_size = n;
-        self
-    }
-
-    /// Flow control per broker: popping pauses while this many popped messages wait for
-    /// their handler or their ack (`popThresholdForQueue`, 96; 1 to 65535).
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n;
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), ValidationError> {
-        let d = self.invisible_time;
-        if d < Duration::from_secs(5) || d > Duration::from_secs(300) {
-            return Err(ValidationError::OutOfRange {
-                field: "pop invisible time",
-                expected: "between 5 s and 300 s",
-                got: format!("{d:?}"),
-            });
-        }
-        if !(1..=32).contains(&self.batch_size) {
-            return Err(ValidationError::OutOfRange {
-                field: "pop batch size",
-                expected: "between 1 and 32",
-                got: self.batch_size.to_string(),
-            });
-        }
-        if !(1..=65535).contains(&self.max_in_flight) {
-            return Err(ValidationError::OutOfRange {
-                field: "pop max in flight",
-                expected: "between 1 and 65535",
-                got: self.max_in_flight.to_string(),
-            });
-        }
-        Ok(())
-    }
-}
 
 /// How long a message the handler answered "later" stays hidden: the delay level's time
 /// when the handler chose one (1 = 1 s … 18 = 2 h), else Java's pop table by reconsume times
@@ -269,20 +187,23 @@ fn readable_brokers(route: &crate::protocol::TopicRouteData) -> Vec<String> {
     brokers
 }
 
-/// Starts pop consumption: a broker watch per subscribed topic, which runs the pop tasks.
-pub(super) fn spawn_pop_service(engine: &Arc<Engine>, options: PopOptions) {
-    let options = Arc::new(options);
-    for (index, sub) in engine.subscriptions.iter().enumerate() {
-        if sub.topic.starts_with("%RETRY%") {
-            continue;
+impl Engine {
+    /// Starts pop consumption: a broker watch per subscribed topic, which runs the pop tasks.
+    pub(super) fn spawn_pop_service(self: &Arc<Self>, options: PopOptions) {
+        let engine = self;
+        let options = Arc::new(options);
+        for (index, sub) in engine.subscriptions.iter().enumerate() {
+            if sub.topic.starts_with("%RETRY%") {
+                continue;
+            }
+            engine.tasks.spawn(watch_brokers(
+                Arc::clone(engine),
+                index,
+                Arc::clone(&options),
+            ));
         }
-        engine.tasks.spawn(watch_brokers(
-            Arc::clone(engine),
-            index,
-            Arc::clone(&options),
-        ));
+        info!(group = %engine.group, invisible_time = ?options.invisible_time, batch = options.batch_size, "pop consumption started");
     }
-    info!(group = %engine.group, invisible_time = ?options.invisible_time, batch = options.batch_size, "pop consumption started");
 }
 
 /// Keeps one pop task per readable broker of a subscribed topic.
@@ -809,22 +730,5 @@ mod tests {
         assert_eq!(later_delay(2, 0), Duration::from_secs(5));
         assert_eq!(later_delay(18, 0), Duration::from_secs(7200));
         assert_eq!(later_delay(40, 0), Duration::from_secs(7200));
-    }
-
-    #[test]
-    fn pop_options_are_checked() {
-        assert!(PopOptions::new().validate().is_ok());
-        for bad in [
-            PopOptions::new().invisible_time(Duration::from_secs(4)),
-            PopOptions::new().invisible_time(Duration::from_secs(301)),
-            PopOptions::new().batch_size(0),
-            PopOptions::new().batch_size(33),
-            PopOptions::new().max_in_flight(0),
-        ] {
-            assert!(matches!(
-                bad.validate(),
-                Err(ValidationError::OutOfRange { .. })
-            ));
-        }
     }
 }

@@ -182,7 +182,7 @@ pub(crate) struct Settings {
     /// handler calls in flight.
     pub(crate) shutdown_timeout: Duration,
     /// Pop consumption (5.x) instead of pull + client rebalance, when set.
-    pub(crate) pop: Option<super::pop::PopOptions>,
+    pub(crate) pop: Option<PopOptions>,
 }
 
 impl Default for Settings {
@@ -319,5 +319,109 @@ impl Settings {
             pop.validate()?;
         }
         Ok(())
+    }
+}
+
+/// Pop consumption settings for [`PushConsumerBuilder::pop`](super::PushConsumerBuilder::pop)
+/// (Java `DefaultMQPushConsumer` `popInvisibleTime`, `popBatchNums`,
+/// `popThresholdForQueue`). Needs RocketMQ 5.x brokers.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = rmq::PopOptions::new()
+///     .invisible_time(Duration::from_secs(30))
+///     .batch_size(16);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopOptions {
+    pub(crate) invisible_time: Duration,
+    pub(crate) batch_size: i32,
+    pub(crate) max_in_flight: usize,
+}
+
+impl Default for PopOptions {
+    fn default() -> Self {
+        Self {
+            invisible_time: Duration::from_secs(60),
+            batch_size: 32,
+            max_in_flight: 96,
+        }
+    }
+}
+
+impl PopOptions {
+    /// The defaults: 60 s invisible time, 32 messages per pop, 96 in flight per broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long a popped message stays hidden from the group while its handler runs
+    /// (`popInvisibleTime`, 60 s; 5 s to 300 s). A handler call that outlives it is skipped
+    /// or its result is moot: the broker hands the message out again.
+    pub fn invisible_time(mut self, invisible_time: Duration) -> Self {
+        self.invisible_time = invisible_time;
+        self
+    }
+
+    /// Messages asked for per pop (`popBatchNums`, 32; 1 to 32, the broker's limit).
+    pub fn batch_size(mut self, n: i32) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Flow control per broker: popping pauses while this many popped messages wait for
+    /// their handler or their ack (`popThresholdForQueue`, 96; 1 to 65535).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ValidationError> {
+        let d = self.invisible_time;
+        if d < Duration::from_secs(5) || d > Duration::from_secs(300) {
+            return Err(ValidationError::OutOfRange {
+                field: "pop invisible time",
+                expected: "between 5 s and 300 s",
+                got: format!("{d:?}"),
+            });
+        }
+        if !(1..=32).contains(&self.batch_size) {
+            return Err(ValidationError::OutOfRange {
+                field: "pop batch size",
+                expected: "between 1 and 32",
+                got: self.batch_size.to_string(),
+            });
+        }
+        if !(1..=65535).contains(&self.max_in_flight) {
+            return Err(ValidationError::OutOfRange {
+                field: "pop max in flight",
+                expected: "between 1 and 65535",
+                got: self.max_in_flight.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pop_options_are_checked() {
+        assert!(PopOptions::new().validate().is_ok());
+        for bad in [
+            PopOptions::new().invisible_time(Duration::from_secs(4)),
+            PopOptions::new().invisible_time(Duration::from_secs(301)),
+            PopOptions::new().batch_size(0),
+            PopOptions::new().batch_size(33),
+            PopOptions::new().max_in_flight(0),
+        ] {
+            assert!(matches!(
+                bad.validate(),
+                Err(ValidationError::OutOfRange { .. })
+            ));
+        }
     }
 }
