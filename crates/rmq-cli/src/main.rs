@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use rmq::{Admin, ClientConfig, ClusterInfo, TopicRoute};
+use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TopicRoute};
 
 mod lag;
 mod lite_pull;
@@ -35,6 +35,13 @@ struct Common {
     /// Timeout of each request, in milliseconds.
     #[arg(long, default_value_t = 3000, global = true)]
     timeout_ms: u64,
+    /// ACL access key for brokers with access control (falls back to RMQ_ACCESS_KEY); every
+    /// request is signed as the Java client signs it. Needs --secret-key.
+    #[arg(long, env = "RMQ_ACCESS_KEY", global = true)]
+    access_key: Option<String>,
+    /// ACL secret key (falls back to RMQ_SECRET_KEY, which keeps it out of process lists).
+    #[arg(long, env = "RMQ_SECRET_KEY", global = true, hide_env_values = true)]
+    secret_key: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -138,11 +145,21 @@ enum Command {
     },
 }
 
-/// The client settings every command uses: the name servers and the API timeout.
+/// The client settings every command uses: the name servers, the API timeout and the ACL
+/// credentials.
 fn client_config(common: &Common) -> Result<ClientConfig> {
-    Ok(ClientConfig::new()
+    let config = ClientConfig::new()
         .name_server(&name_servers(common)?)
-        .api_timeout(Duration::from_millis(common.timeout_ms)))
+        .api_timeout(Duration::from_millis(common.timeout_ms));
+    match (&common.access_key, &common.secret_key) {
+        (Some(ak), Some(sk)) => Ok(config.credentials(Credentials::new(ak, sk))),
+        (None, None) => Ok(config),
+        _ => Err(UsageError(
+            "--access-key and --secret-key go together (or RMQ_ACCESS_KEY and RMQ_SECRET_KEY)"
+                .into(),
+        )
+        .into()),
+    }
 }
 
 fn admin(common: &Common) -> Result<Admin> {

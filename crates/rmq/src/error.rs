@@ -103,6 +103,18 @@ pub enum Error {
         /// The server's remark.
         remark: String,
     },
+    /// A broker with access control refused this client's credentials: a wrong access key
+    /// or secret, or none where the broker requires them (4.9.x plain ACL answers
+    /// `SYSTEM_ERROR` with an `AclException`, 5.x ACL 2.0 `NO_PERMISSION`). Not retried.
+    #[error("{addr} refused the credentials ({code}): {remark}")]
+    Authentication {
+        /// Server address.
+        addr: String,
+        /// The response code.
+        code: ResponseCode,
+        /// The server's remark.
+        remark: String,
+    },
     /// The server's answer could not be understood.
     #[error("invalid response from {addr}: {reason}")]
     InvalidResponse {
@@ -212,7 +224,8 @@ impl Error {
             | Self::Shutdown
             | Self::OffsetOutOfRange { .. }
             | Self::PopNotSupported { .. }
-            | Self::FilterRejected { .. } => false,
+            | Self::FilterRejected { .. }
+            | Self::Authentication { .. } => false,
         }
     }
 
@@ -238,12 +251,59 @@ impl Error {
         }
     }
 
+    /// The error for a response with an error code: [`Error::Authentication`] when the
+    /// broker's ACL refused the credentials, else [`Error::Server`].
+    pub(crate) fn from_response(addr: &str, code: ResponseCode, remark: String) -> Self {
+        if is_authentication_failure(code, &remark) {
+            Self::Authentication {
+                addr: addr.to_string(),
+                code,
+                remark,
+            }
+        } else {
+            Self::Server {
+                addr: addr.to_string(),
+                code,
+                remark,
+            }
+        }
+    }
+
     pub(crate) fn invalid_response(addr: &str, reason: impl std::fmt::Display) -> Self {
         Self::InvalidResponse {
             addr: addr.to_string(),
             reason: reason.to_string(),
         }
     }
+}
+
+/// Whether a response says the broker's access control refused the caller's identity.
+/// 4.9.x: `SYSTEM_ERROR` carrying the `AclException` of `PlainAccessValidator` (unknown
+/// access key, bad signature, no access key). 5.x: `NO_PERMISSION` with the messages of the
+/// authentication chain (authorization failures, which also answer `NO_PERMISSION`, stay
+/// [`Error::Server`]).
+fn is_authentication_failure(code: ResponseCode, remark: &str) -> bool {
+    if code == ResponseCode::SYSTEM_ERROR {
+        return remark.contains("AclException")
+            && [
+                "No acl config for",
+                "Check signature failed",
+                "No accessKey is configured",
+            ]
+            .iter()
+            .any(|m| remark.contains(m));
+    }
+    code == ResponseCode::NO_PERMISSION
+        && [
+            "check signature failed",
+            "username cannot be null",
+            "is not found",
+            "is disabled",
+            "authentication header is incorrect",
+            "create authentication context error",
+        ]
+        .iter()
+        .any(|m| remark.contains(m))
 }
 
 /// A name or value rejected before any network traffic.
@@ -399,6 +459,9 @@ pub enum ValidationError {
     /// Neither a name server nor an address server is configured, and `NAMESRV_ADDR` is unset.
     #[error("no name server address: pass one (e.g. 127.0.0.1:9876) or set NAMESRV_ADDR")]
     NoNameServer,
+    /// ACL credentials with a blank access key or an empty secret key.
+    #[error("ACL credentials need an access key and a secret key")]
+    BlankCredentials,
     /// The client id is already used in this process by a client instance with other
     /// settings (the Java client silently shares it: apache/rocketmq#1247).
     #[error("client id {client_id} is already used by a client instance with different {differences}; give this client another instance name")]

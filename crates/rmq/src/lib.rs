@@ -136,7 +136,9 @@ pub use admin::{
     TopicRoute,
 };
 pub use admin::{ConsumeProgress, QueueProgress};
-pub use client::{AddressServerConfig, ClientConfig, CommandView, MessageQueue, RpcHook};
+pub use client::{
+    AddressServerConfig, ClientConfig, CommandView, Credentials, MessageQueue, RpcHook,
+};
 pub use consumer::{
     AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, LitePullConsumer,
     LitePullConsumerBuilder, MessageModel, PopOptions, PushConsumer, PushConsumerBuilder, Selector,

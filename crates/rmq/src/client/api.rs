@@ -642,19 +642,20 @@ impl<H: CommandHeader> HeaderWriter for H {
     }
 }
 
-/// Turns a non-`SUCCESS` response into [`Error::Server`].
+/// Turns a non-`SUCCESS` response into [`Error::Server`] (or [`Error::Authentication`]
+/// when a broker's ACL refused the credentials).
 ///
 /// # Errors
-/// [`Error::Server`] with the response's code and remark.
+/// [`Error::Server`] or [`Error::Authentication`] with the response's code and remark.
 pub fn expect_success(addr: &str, resp: RemotingCommand) -> Result<RemotingCommand> {
     if resp.response_code() == ResponseCode::SUCCESS {
         Ok(resp)
     } else {
-        Err(Error::Server {
-            addr: addr.to_string(),
-            code: resp.response_code(),
-            remark: resp.remark.unwrap_or_default(),
-        })
+        Err(Error::from_response(
+            addr,
+            resp.response_code(),
+            resp.remark.unwrap_or_default(),
+        ))
     }
 }
 

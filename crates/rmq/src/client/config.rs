@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::api::{parse_name_servers, WireIdentity};
+use super::acl::{AclSigner, Credentials};
 use super::hook::{HookAdapter, RpcHook};
 use super::validate::{check_client_name, check_namespace};
 use crate::error::ValidationError;
@@ -105,6 +106,7 @@ pub struct ClientConfig {
     idle_timeout: Option<Duration>,
     max_frame_len: usize,
     rpc_hook: Option<Arc<dyn RpcHook>>,
+    credentials: Option<Credentials>,
 }
 
 impl Default for ClientConfig {
@@ -126,6 +128,7 @@ impl Default for ClientConfig {
             idle_timeout: Some(Duration::from_secs(120)),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             rpc_hook: None,
+            credentials: None,
         }
     }
 }
@@ -152,6 +155,7 @@ impl fmt::Debug for ClientConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_frame_len", &self.max_frame_len)
             .field("rpc_hook", &self.rpc_hook.is_some())
+            .field("credentials", &self.credentials)
             .finish()
     }
 }
@@ -304,6 +308,15 @@ impl ClientConfig {
         self
     }
 
+    /// ACL credentials: every request is signed as Java's `AclClientRPCHook` signs it (4.9.x
+    /// plain ACL with `aclEnable=true`, 5.x ACL 2.0 with authentication enabled). Name
+    /// servers ignore the signature. A broker that refuses them answers
+    /// [`Error::Authentication`](crate::Error::Authentication), which is not retried.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
     /// The namespace, if one is set and not empty.
     pub(crate) fn namespace_value(&self) -> Option<&str> {
         self.namespace.as_deref().filter(|n| !n.is_empty())
@@ -398,6 +411,15 @@ impl ClientConfig {
                 .rpc_hooks
                 .push(Arc::new(HookAdapter(Arc::clone(hook))));
         }
+        if let Some(credentials) = &self.credentials {
+            if credentials.is_blank() {
+                return Err(ValidationError::BlankCredentials);
+            }
+            // Last: the signature covers every field the other hooks added.
+            connection
+                .rpc_hooks
+                .push(Arc::new(AclSigner::new(credentials.clone())));
+        }
         Ok(InstanceConfig {
             name_servers,
             address_server,
@@ -414,6 +436,7 @@ impl ClientConfig {
             },
             connection,
             rpc_hook: self.rpc_hook.clone(),
+            credentials: self.credentials.clone(),
         })
     }
 }
@@ -465,6 +488,9 @@ pub struct InstanceConfig {
     pub connection: ConnectionConfig,
     /// The user's hook, kept to compare instances.
     pub rpc_hook: Option<Arc<dyn RpcHook>>,
+    /// ACL credentials (their signer is among the connection hooks), kept to compare
+    /// instances.
+    pub credentials: Option<Credentials>,
 }
 
 impl fmt::Debug for InstanceConfig {
@@ -481,6 +507,7 @@ impl fmt::Debug for InstanceConfig {
             .field("identity", &self.identity)
             .field("connection", &self.connection)
             .field("rpc_hook", &self.rpc_hook.is_some())
+            .field("credentials", &self.credentials)
             .finish()
     }
 }
@@ -549,6 +576,9 @@ impl InstanceConfig {
         };
         if !same_hook {
             diff.push("rpc hook");
+        }
+        if self.credentials != other.credentials {
+            diff.push("credentials");
         }
         diff
     }

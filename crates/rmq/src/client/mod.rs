@@ -1,6 +1,7 @@
 //! The client layer: [`ClientConfig`], typed calls to servers ([`ClientApi`]), the client
 //! instance shared by producers and consumers ([`ClientInstance`]), routes and name checks.
 
+mod acl;
 mod address;
 mod api;
 mod config;
@@ -11,6 +12,7 @@ mod processor;
 mod route;
 pub mod validate;
 
+pub use acl::Credentials;
 pub use api::{expect_success, parse_name_servers, ClientApi, HeaderWriter, WireIdentity};
 pub use config::{AddressServer, AddressServerConfig, ClientConfig, InstanceConfig};
 pub(crate) use config::check_timeout;

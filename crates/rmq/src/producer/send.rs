@@ -451,11 +451,11 @@ impl Inner {
             ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
             ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
             code => {
-                return Err(Error::Server {
-                    addr,
+                return Err(Error::from_response(
+                    &addr,
                     code,
-                    remark: resp.remark.take().unwrap_or_default(),
-                })
+                    resp.remark.take().unwrap_or_default(),
+                ))
             }
         };
         let h: SendMessageResponseHeader =
