@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TopicRoute};
+use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TlsConfig, TopicRoute};
 
 mod lag;
 mod lite_pull;
@@ -42,6 +42,16 @@ struct Common {
     /// ACL secret key (falls back to RMQ_SECRET_KEY, which keeps it out of process lists).
     #[arg(long, env = "RMQ_SECRET_KEY", global = true, hide_env_values = true)]
     secret_key: Option<String>,
+    /// TLS to every name server and broker (Java `tls.enable=true`); needs --tls-ca or
+    /// --tls-insecure.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// With --tls: trust the certificate authorities of this PEM file.
+    #[arg(long, value_name = "FILE", global = true)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// With --tls: accept any server certificate (self-signed development setups only).
+    #[arg(long, global = true, conflicts_with = "tls_ca")]
+    tls_insecure: bool,
 }
 
 #[derive(Args, Debug)]
@@ -145,20 +155,32 @@ enum Command {
     },
 }
 
-/// The client settings every command uses: the name servers, the API timeout and the ACL
-/// credentials.
+/// The client settings every command uses: the name servers, the API timeout, the ACL
+/// credentials and TLS.
 fn client_config(common: &Common) -> Result<ClientConfig> {
     let config = ClientConfig::new()
         .name_server(&name_servers(common)?)
         .api_timeout(Duration::from_millis(common.timeout_ms));
-    match (&common.access_key, &common.secret_key) {
-        (Some(ak), Some(sk)) => Ok(config.credentials(Credentials::new(ak, sk))),
-        (None, None) => Ok(config),
-        _ => Err(UsageError(
-            "--access-key and --secret-key go together (or RMQ_ACCESS_KEY and RMQ_SECRET_KEY)"
+    let config =
+        match (&common.access_key, &common.secret_key) {
+            (Some(ak), Some(sk)) => config.credentials(Credentials::new(ak, sk)),
+            (None, None) => config,
+            _ => return Err(UsageError(
+                "--access-key and --secret-key go together (or RMQ_ACCESS_KEY and RMQ_SECRET_KEY)"
+                    .into(),
+            )
+            .into()),
+        };
+    match (common.tls, &common.tls_ca, common.tls_insecure) {
+        (false, None, false) => Ok(config),
+        (true, Some(ca), false) => Ok(config.tls(TlsConfig::with_ca_file(ca))),
+        (true, None, true) => Ok(config.tls(TlsConfig::insecure_accept_any_certificate())),
+        (true, None, false) => Err(UsageError(
+            "--tls needs --tls-ca FILE (or --tls-insecure for self-signed development setups)"
                 .into(),
         )
         .into()),
+        _ => Err(UsageError("--tls-ca and --tls-insecure need --tls".into()).into()),
     }
 }
 

@@ -1,13 +1,13 @@
 //! The CLI's global ACL flags against a real broker with access control, started beside the
-//! main cluster for this test (see `crates/rmq/tests/common/acl_cluster.rs`).
+//! main cluster for this test (see `crates/rmq/tests/common/side_cluster.rs`).
 
-#[path = "../../rmq/tests/common/acl_cluster.rs"]
+#[path = "../../rmq/tests/common/side_cluster.rs"]
 #[allow(dead_code, unreachable_pub)]
-mod acl_cluster;
+mod side_cluster;
 
 use std::process::{Command, Output};
 
-use acl_cluster::{AclCluster, ACCESS_KEY, SECRET_KEY};
+use side_cluster::{Kind, SideCluster, ACCESS_KEY, SECRET_KEY};
 
 fn rmq(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rmq"))
@@ -21,8 +21,8 @@ fn rmq(args: &[&str]) -> Output {
 
 #[test]
 fn send_signs_with_the_given_keys_and_a_wrong_secret_fails_with_a_clear_message() {
-    let _cluster = AclCluster::start();
-    let ns = AclCluster::namesrv();
+    let cluster = SideCluster::start(Kind::Acl);
+    let ns = cluster.namesrv();
     let topic = format!("AclCli_{}", std::process::id());
     let send = |extra: &[&str]| {
         let mut args = vec![

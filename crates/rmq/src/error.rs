@@ -16,6 +16,10 @@ pub enum CloseReason {
     /// The peer closed the connection.
     #[error("closed by peer")]
     Eof,
+    /// The peer closed a plain-TCP connection without ever answering: what a server that
+    /// accepts only TLS (`tls.server.mode=enforcing`) does to a client without TLS.
+    #[error("closed by peer before it sent anything (a server that accepts only TLS does this; see ClientConfig::tls)")]
+    EofBeforeAnyFrame,
     /// Reading or writing failed.
     #[error("I/O error: {0}")]
     Io(Arc<std::io::Error>),
@@ -459,6 +463,13 @@ pub enum ValidationError {
     /// Neither a name server nor an address server is configured, and `NAMESRV_ADDR` is unset.
     #[error("no name server address: pass one (e.g. 127.0.0.1:9876) or set NAMESRV_ADDR")]
     NoNameServer,
+    /// A TLS setting cannot be used: a certificate or key file is missing or holds no PEM
+    /// item of the expected kind.
+    #[error("TLS setting: {reason}")]
+    Tls {
+        /// The file and what is wrong with it.
+        reason: String,
+    },
     /// ACL credentials with a blank access key or an empty secret key.
     #[error("ACL credentials need an access key and a secret key")]
     BlankCredentials,

@@ -137,7 +137,7 @@ pub use admin::{
 };
 pub use admin::{ConsumeProgress, QueueProgress};
 pub use client::{
-    AddressServerConfig, ClientConfig, CommandView, Credentials, MessageQueue, RpcHook,
+    AddressServerConfig, ClientConfig, CommandView, Credentials, MessageQueue, RpcHook, TlsConfig,
 };
 pub use consumer::{
     AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, LitePullConsumer,

@@ -1,5 +1,5 @@
 //! ACL against a real broker with access control, which this test starts beside the main
-//! cluster ([`common::acl_cluster`]): 4.9.x plain ACL (`aclEnable=true`, `plain_acl.yml`),
+//! cluster (`common::side_cluster`): 4.9.x plain ACL (`aclEnable=true`, `plain_acl.yml`),
 //! 5.x ACL 2.0 (authentication and authorization on, the test's user created at broker
 //! start).
 
@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::acl_cluster::{AclCluster, ACCESS_KEY, SECRET_KEY};
 use common::broker::unique;
+use common::side_cluster::{Kind, SideCluster, ACCESS_KEY, SECRET_KEY};
 use rmq::{
     ClientConfig, CommandView, ConsumeFrom, ConsumeResult, Credentials, Error, Message, Producer,
     PushConsumer, RpcHook,
@@ -29,10 +29,8 @@ impl RpcHook for CountSends {
     }
 }
 
-fn config(instance: &str, credentials: Option<Credentials>) -> ClientConfig {
-    let config = ClientConfig::new()
-        .name_server(&AclCluster::namesrv())
-        .instance_name(instance);
+fn config(ns: &str, instance: &str, credentials: Option<Credentials>) -> ClientConfig {
+    let config = ClientConfig::new().name_server(ns).instance_name(instance);
     match credentials {
         Some(c) => config.credentials(c),
         None => config,
@@ -40,12 +38,13 @@ fn config(instance: &str, credentials: Option<Credentials>) -> ClientConfig {
 }
 
 async fn producer(
+    ns: &str,
     instance: &str,
     credentials: Option<Credentials>,
     hook: Arc<CountSends>,
 ) -> Producer {
     Producer::builder(unique("pg_acl"))
-        .client(config(instance, credentials).rpc_hook(hook))
+        .client(config(ns, instance, credentials).rpc_hook(hook))
         .retries(2)
         .start()
         .await
@@ -54,14 +53,16 @@ async fn producer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn brokers_with_access_control_accept_the_right_secret_and_refuse_others_once() {
-    let cluster = tokio::task::spawn_blocking(AclCluster::start)
+    let cluster = tokio::task::spawn_blocking(|| SideCluster::start(Kind::Acl))
         .await
         .unwrap();
+    let ns = cluster.namesrv();
     let topic = unique("Acl");
 
     // The right secret: send, and a consumer with the same credentials receives it.
     let sends = Arc::new(CountSends::default());
     let good = producer(
+        &ns,
         "acl-good",
         Some(Credentials::new(ACCESS_KEY, SECRET_KEY)),
         Arc::clone(&sends),
@@ -74,6 +75,7 @@ async fn brokers_with_access_control_accept_the_right_secret_and_refuse_others_o
     let (tx, mut rx) = mpsc::unbounded_channel();
     let consumer = PushConsumer::builder(unique("cg_acl"))
         .client(config(
+            &ns,
             "acl-consumer",
             Some(Credentials::new(ACCESS_KEY, SECRET_KEY)),
         ))
@@ -111,7 +113,7 @@ async fn brokers_with_access_control_accept_the_right_secret_and_refuse_others_o
         ("acl-none", None),
     ] {
         let sends = Arc::new(CountSends::default());
-        let bad = producer(instance, credentials, Arc::clone(&sends)).await;
+        let bad = producer(&ns, instance, credentials, Arc::clone(&sends)).await;
         let err = bad
             .send(Message::new(&topic, "refused"))
             .await

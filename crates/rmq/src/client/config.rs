@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::api::{parse_name_servers, WireIdentity};
 use super::acl::{AclSigner, Credentials};
 use super::hook::{HookAdapter, RpcHook};
+use super::tls::TlsConfig;
 use super::validate::{check_client_name, check_namespace};
 use crate::error::ValidationError;
 use crate::protocol::{LanguageCode, SerializeType, DEFAULT_MAX_FRAME_LEN};
@@ -107,6 +108,7 @@ pub struct ClientConfig {
     max_frame_len: usize,
     rpc_hook: Option<Arc<dyn RpcHook>>,
     credentials: Option<Credentials>,
+    tls: Option<TlsConfig>,
 }
 
 impl Default for ClientConfig {
@@ -129,6 +131,7 @@ impl Default for ClientConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             rpc_hook: None,
             credentials: None,
+            tls: None,
         }
     }
 }
@@ -156,6 +159,7 @@ impl fmt::Debug for ClientConfig {
             .field("max_frame_len", &self.max_frame_len)
             .field("rpc_hook", &self.rpc_hook.is_some())
             .field("credentials", &self.credentials)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -317,6 +321,14 @@ impl ClientConfig {
         self
     }
 
+    /// TLS to every name server and broker (Java `tls.enable=true`); plain TCP when not set.
+    /// The files are read when a producer or consumer starts; a bad file fails the start
+    /// with [`ValidationError::Tls`].
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The namespace, if one is set and not empty.
     pub(crate) fn namespace_value(&self) -> Option<&str> {
         self.namespace.as_deref().filter(|n| !n.is_empty())
@@ -411,6 +423,9 @@ impl ClientConfig {
                 .rpc_hooks
                 .push(Arc::new(HookAdapter(Arc::clone(hook))));
         }
+        if let Some(tls) = &self.tls {
+            connection.tls = Some(tls.connector()?);
+        }
         if let Some(credentials) = &self.credentials {
             if credentials.is_blank() {
                 return Err(ValidationError::BlankCredentials);
@@ -437,6 +452,7 @@ impl ClientConfig {
             connection,
             rpc_hook: self.rpc_hook.clone(),
             credentials: self.credentials.clone(),
+            tls: self.tls.clone(),
         })
     }
 }
@@ -491,6 +507,9 @@ pub struct InstanceConfig {
     /// ACL credentials (their signer is among the connection hooks), kept to compare
     /// instances.
     pub credentials: Option<Credentials>,
+    /// TLS settings (their connector is in the connection settings), kept to compare
+    /// instances.
+    pub tls: Option<TlsConfig>,
 }
 
 impl fmt::Debug for InstanceConfig {
@@ -579,6 +598,9 @@ impl InstanceConfig {
         }
         if self.credentials != other.credentials {
             diff.push("credentials");
+        }
+        if self.tls != other.tls {
+            diff.push("tls");
         }
         diff
     }

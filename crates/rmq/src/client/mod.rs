@@ -10,6 +10,7 @@ mod instance;
 mod members;
 mod processor;
 mod route;
+mod tls;
 pub mod validate;
 
 pub use acl::Credentials;
@@ -21,4 +22,5 @@ pub use instance::{BrokerTable, ClientInstance};
 pub use members::{
     ConsumerMember, Member, MemberKind, Members, ProducerMember, TransactionCheck,
 };
+pub use tls::TlsConfig;
 pub use route::{subscribe_queues, MessageQueue, TopicPublishInfo};

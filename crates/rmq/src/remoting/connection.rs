@@ -70,6 +70,8 @@ pub struct ConnectionConfig {
     pub server_request_concurrency: usize,
     /// Hooks run around every request (Java `RPCHook`).
     pub rpc_hooks: Vec<Arc<dyn RpcHook>>,
+    /// TLS on every connection (Java `tls.enable`), or plain TCP when `None`.
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Default for ConnectionConfig {
@@ -84,6 +86,7 @@ impl Default for ConnectionConfig {
             server_request_capacity: 256,
             server_request_concurrency: 16,
             rpc_hooks: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -103,6 +106,7 @@ impl fmt::Debug for ConnectionConfig {
                 &self.server_request_concurrency,
             )
             .field("rpc_hooks", &self.rpc_hooks.len())
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -146,6 +150,9 @@ struct Shared {
     last_activity_ms: AtomicU64,
     /// Frames read so far (for [`TimeoutPolicy`]: a peer is silent when this did not move).
     frames_read: AtomicU64,
+    /// Plain TCP to a server (not TLS, not a test stream): a close before any frame then
+    /// hints at a TLS-only server.
+    plain_tcp: bool,
     /// Bytes the writer may still be handed before senders wait.
     write_room: Arc<Semaphore>,
     max_unwritten_bytes: usize,
@@ -354,9 +361,53 @@ impl Connection {
             addr: addr.to_string(),
             source: Arc::new(e),
         })?;
-        info!(addr, local = ?stream.local_addr().ok(), "connected");
-        let (read, write) = stream.into_split();
-        Ok(Self::start(addr, read, write, config, handler))
+        info!(addr, local = ?stream.local_addr().ok(), tls = config.tls.is_some(), "connected");
+        match &config.tls {
+            None => {
+                let (read, write) = stream.into_split();
+                Ok(Self::start(addr, read, write, config, handler, true))
+            }
+            Some(tls) => {
+                let stream = Self::tls_handshake(addr, stream, tls, config.connect_timeout).await?;
+                Ok(Self::from_stream(addr, stream, config, handler))
+            }
+        }
+    }
+
+    /// The TLS handshake over a fresh TCP stream; the server certificate must name the host
+    /// of `addr` (an IP address or a DNS name) unless the connector accepts any certificate.
+    async fn tls_handshake(
+        addr: &str,
+        stream: TcpStream,
+        tls: &tokio_rustls::TlsConnector,
+        timeout: Duration,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let failed = |e: std::io::Error| Error::Connect {
+            addr: addr.to_string(),
+            source: Arc::new(e),
+        };
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+            failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("not a TLS server name: {e}"),
+            ))
+        })?;
+        match tokio::time::timeout(timeout, tls.connect(name, stream)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(failed(std::io::Error::new(
+                e.kind(),
+                format!("TLS handshake failed: {e}"),
+            ))),
+            Err(_) => Err(Error::ConnectTimeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+        }
     }
 
     /// Runs the protocol over any byte stream (a test duplex, or TLS later).
@@ -370,7 +421,7 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (read, write) = tokio::io::split(stream);
-        Self::start(addr, read, write, config, handler)
+        Self::start(addr, read, write, config, handler, false)
     }
 
     fn start<R, W>(
@@ -379,6 +430,7 @@ impl Connection {
         write: W,
         config: &ConnectionConfig,
         handler: Arc<dyn ServerRequestHandler>,
+        plain_tcp: bool,
     ) -> Self
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -397,6 +449,7 @@ impl Connection {
             write_room: Arc::new(Semaphore::new(max_unwritten_bytes)),
             max_unwritten_bytes,
             timeout_policy: config.timeout_policy,
+            plain_tcp,
         });
         let codec = RemotingCodec::new(config.max_frame_len);
         let (writer_tx, writer_rx) = mpsc::channel(config.write_queue_capacity.max(1));
@@ -673,7 +726,12 @@ async fn read_loop<R>(
         };
         let decoded = match next {
             None => {
-                shared.fail(CloseReason::Eof);
+                let silent = shared.frames_read.load(Ordering::Relaxed) == 0;
+                shared.fail(if silent && shared.plain_tcp {
+                    CloseReason::EofBeforeAnyFrame
+                } else {
+                    CloseReason::Eof
+                });
                 return;
             }
             Some(Err(e)) => Err(e),
