@@ -143,8 +143,8 @@ pub use consumer::{
 };
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{
-    Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState, SelectByHash,
-    SelectRandom, SendResult, SendStatus, MAX_DELAY_LEVEL,
+    create_reply_message, Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState,
+    SelectByHash, SelectRandom, SendResult, SendStatus, MAX_DELAY_LEVEL,
 };
 pub use protocol::{
     CodecError, CompressionType, LanguageCode, RequestCode, ResponseCode,

@@ -8,6 +8,7 @@ mod hook;
 mod instance;
 mod members;
 mod processor;
+mod request;
 mod route;
 pub mod validate;
 
@@ -19,4 +20,5 @@ pub use instance::{BrokerTable, ClientInstance};
 pub use members::{
     ConsumerMember, Member, MemberKind, Members, ProducerMember, TransactionCheck,
 };
+pub use request::RequestTable;
 pub use route::{subscribe_queues, MessageQueue, TopicPublishInfo};
