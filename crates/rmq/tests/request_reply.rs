@@ -390,6 +390,60 @@ async fn bad_requests_and_replies_are_typed_errors_before_the_network() {
     requester.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_client_no_broker_knows_is_refused_by_the_reply_processor() {
+    // Only the broker's reply path (SEND_REPLY_MESSAGE_V2) looks for the requester's channel:
+    // a reply sent as an ordinary message would be stored with SEND_OK instead.
+    let admin = rmq::Admin::new(&ClientConfig::new().name_server(&namesrv())).unwrap();
+    let cluster = admin
+        .cluster_info()
+        .await
+        .unwrap()
+        .cluster_addr_table
+        .keys()
+        .next()
+        .cloned()
+        .expect("a cluster");
+    admin.close().await;
+    let props = encode_properties([
+        ("CLUSTER", cluster.as_str()),
+        ("CORRELATION_ID", "00000000-0000-4000-8000-000000000000"),
+        ("REPLY_TO_CLIENT", "127.0.0.1@nobody_listens_here"),
+        ("TTL", "3000"),
+    ]);
+    let request = MessageExt {
+        store_size: 0,
+        magic: 0,
+        body_crc: 0,
+        queue_id: 0,
+        flag: 0,
+        queue_offset: 0,
+        commit_log_offset: 0,
+        sys_flag: 0,
+        born_timestamp: 0,
+        born_host: "127.0.0.1:1".parse().unwrap(),
+        store_timestamp: 0,
+        store_host: "127.0.0.1:1".parse().unwrap(),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: "x".into(),
+        body_compressed: false,
+        topic: "T".into(),
+        properties: decode_properties(&props),
+        offset_msg_id: String::new(),
+    };
+    let reply = create_reply_message(&request, "for nobody").unwrap();
+    assert_eq!(reply.topic, format!("{cluster}_REPLY_TOPIC"));
+    let replier = producer("pg_replier_nobody").await;
+    let err = replier.send_reply(reply).await.unwrap_err();
+    assert_eq!(
+        err.response_code(),
+        Some(ResponseCode::SYSTEM_ERROR),
+        "the broker found no channel for the requester: {err}"
+    );
+    replier.shutdown().await;
+}
+
 /// A `PUSH_REPLY_MESSAGE_TO_CLIENT` as a broker sends it.
 fn push_reply(correlation_id: &str, body: &str) -> RemotingCommand {
     let props = encode_properties([
