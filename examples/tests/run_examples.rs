@@ -326,3 +326,40 @@ fn consumer_sql92_gets_only_matching_messages() {
     got.sort();
     assert_eq!(got, ["0", "1", "3"], "{out}");
 }
+
+#[test]
+fn request_requester_gets_the_reply_of_request_responder() {
+    let topic = unique("request");
+    create_topic(&topic);
+    let group = unique("cg_responder_example");
+    // The responder first; the request waits until it is assigned the queues and answers.
+    let responder = Command::new(example("request_responder"))
+        .env("NAMESRV_ADDR", namesrv())
+        .env("TOPIC", &topic)
+        .env("GROUP", &group)
+        .env("COUNT", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run example request_responder");
+    let requester = run_on("request_requester", &topic, &[("TIMEOUT", "30000")]);
+    assert!(
+        requester.contains(r#"reply="reply message contents.""#),
+        "{requester}"
+    );
+    let correlation = requester
+        .split("correlation_id=")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap();
+    assert_eq!(correlation.len(), 36, "{requester}");
+    let out = responder.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "request_responder failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(r#"body="Hello world""#), "{stdout}");
+    assert!(stdout.contains("sent: SEND_OK"), "{stdout}");
+}

@@ -8,6 +8,7 @@ use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TlsConfig, TopicRoute};
 
 mod lag;
 mod lite_pull;
+mod request;
 
 /// Largest body the CLI sends: the producer's default `max_message_size` (4 MiB). Checked
 /// before anything is allocated or read.
@@ -138,6 +139,14 @@ enum Command {
     Lag {
         #[command(flatten)]
         args: lag::LagArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Send one request and print its reply (request-reply: a responder consuming the topic
+    /// answers with a reply message); exit 1 when no reply comes within `--timeout` ms.
+    Request {
+        #[command(flatten)]
+        args: request::RequestArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -808,6 +817,9 @@ async fn run(cli: Cli) -> Result<()> {
             let outcome = lag::run(&api, &args, common.json).await;
             api.close().await;
             outcome?
+        }
+        Command::Request { args, common } => {
+            request::run(&args, client_config(&common)?, common.json).await?
         }
         Command::Producer {
             group,

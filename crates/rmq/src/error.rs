@@ -159,6 +159,16 @@ pub enum Error {
         /// Byte limit.
         max_bytes: usize,
     },
+    /// A request was sent, but no reply arrived within its timeout (Java
+    /// `RequestTimeoutException`, 10006). A request whose send failed reports the send's error
+    /// instead.
+    #[error("request to {topic} was sent, but no reply arrived within {timeout:?}")]
+    RequestTimeout {
+        /// The request's topic.
+        topic: String,
+        /// Time allowed.
+        timeout: Duration,
+    },
     /// The producer (or consumer) was shut down before or during the call.
     #[error("client is shut down")]
     Shutdown,
@@ -226,6 +236,7 @@ impl Error {
             | Self::InvalidResponse { .. }
             | Self::DuplicateGroup { .. }
             | Self::Shutdown
+            | Self::RequestTimeout { .. }
             | Self::OffsetOutOfRange { .. }
             | Self::PopNotSupported { .. }
             | Self::FilterRejected { .. }
@@ -237,9 +248,10 @@ impl Error {
     /// error of exhausted retries.
     pub fn is_timeout(&self) -> bool {
         match self {
-            Self::Timeout { .. } | Self::ConnectTimeout { .. } | Self::DeadlineExceeded { .. } => {
-                true
-            }
+            Self::Timeout { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::DeadlineExceeded { .. }
+            | Self::RequestTimeout { .. } => true,
             Self::RetriesExhausted { last, .. } => last.is_timeout(),
             _ => false,
         }
@@ -536,6 +548,14 @@ pub enum ValidationError {
         /// The queue id.
         queue_id: i32,
     },
+    /// A reply was asked for a message that is not a request: it lacks a property every
+    /// request has (`CLUSTER`, stamped by the broker; `CORRELATION_ID`; `REPLY_TO_CLIENT`).
+    /// Java: `CREATE_REPLY_MESSAGE_EXCEPTION` (10007).
+    #[error("cannot create a reply: the request message has no {0} property")]
+    NotARequest(&'static str),
+    /// `send_reply` was given a message that `create_reply_message` did not make.
+    #[error("not a reply message: build it with create_reply_message")]
+    NotAReply,
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //! - A **[`Producer`]** sends messages ([`Message`]) to a topic's queues ([`MessageQueue`]):
 //!   synchronously with retries on another broker, one-way, in batches, to a chosen queue, or
 //!   through a [`MessageQueueSelector`] for ordered messages. Every send has one deadline that
-//!   covers the route lookup and every attempt.
+//!   covers the route lookup and every attempt. [`Producer::request`] sends a request and
+//!   waits for the reply a responder makes with [`create_reply_message`] and sends with
+//!   [`Producer::send_reply`].
 //! - A **[`PushConsumer`]** joins a *consumer group* on the same instance. The group's members
 //!   (Rust or Java) split the queues of every subscribed topic among themselves, exactly as
 //!   Java's allocation strategies do ([`AllocateStrategy`]), rebalancing every 20 s and as soon
@@ -145,8 +147,8 @@ pub use consumer::{
 };
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{
-    Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState, SelectByHash,
-    SelectRandom, SendResult, SendStatus, MAX_DELAY_LEVEL,
+    create_reply_message, Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState,
+    SelectByHash, SelectRandom, SendResult, SendStatus, MAX_DELAY_LEVEL,
 };
 pub use protocol::{
     CodecError, CompressionType, LanguageCode, RequestCode, ResponseCode,

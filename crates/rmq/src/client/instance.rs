@@ -29,6 +29,7 @@ use super::api::{parse_name_servers, ClientApi};
 use super::config::{redact_url, AddressServer, InstanceConfig};
 use super::members::{JoinRefused, Member, MemberKind, Members, ProducerMember, TransactionCheck};
 use super::processor::ClientRequestProcessor;
+use super::request::RequestTable;
 use super::route::TopicPublishInfo;
 use super::validate::CLIENT_INNER_PRODUCER_GROUP;
 use crate::error::{Error, Result, ValidationError};
@@ -61,6 +62,8 @@ pub struct ClientInstance {
     config: InstanceConfig,
     api: ClientApi,
     members: Arc<Members>,
+    /// Requests waiting for their reply (request–reply).
+    requests: Arc<RequestTable>,
     routes: RwLock<HashMap<String, Arc<TopicRouteData>>>,
     brokers: RwLock<BrokerTable>,
     publish: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
@@ -172,7 +175,12 @@ impl ClientInstance {
         let inner = Member::Producer(Arc::new(InnerProducer));
         // A fresh table: the inner group always joins.
         let _ = members.join(CLIENT_INNER_PRODUCER_GROUP, inner);
-        let processor = ClientRequestProcessor::new(client_id.clone(), Arc::clone(&members));
+        let requests = Arc::new(RequestTable::default());
+        let processor = ClientRequestProcessor::new(
+            client_id.clone(),
+            Arc::clone(&members),
+            Arc::clone(&requests),
+        );
         let pool = Arc::new(ConnectionPool::new(
             config.connection.clone(),
             Arc::new(processor) as Arc<dyn ServerRequestHandler>,
@@ -188,6 +196,7 @@ impl ClientInstance {
             config: config.clone(),
             api,
             members,
+            requests,
             routes: RwLock::default(),
             brokers: RwLock::default(),
             publish: RwLock::default(),
@@ -222,6 +231,11 @@ impl ClientInstance {
     /// The member tables.
     pub fn members(&self) -> &Members {
         &self.members
+    }
+
+    /// Requests waiting for their reply, shared by every producer of the instance.
+    pub fn requests(&self) -> &Arc<RequestTable> {
+        &self.requests
     }
 
     /// Registered producer groups, including the instance's own `CLIENT_INNER_PRODUCER`,
@@ -692,6 +706,7 @@ impl ClientInstance {
             }
         }
         self.token.cancel();
+        self.requests.close();
         let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()));
         for job in jobs {
             let _ = job.await;

@@ -9,6 +9,7 @@ mod hook;
 mod instance;
 mod members;
 mod processor;
+mod request;
 mod route;
 mod tls;
 pub mod validate;
@@ -23,4 +24,5 @@ pub use members::{
     ConsumerMember, Member, MemberKind, Members, ProducerMember, TransactionCheck,
 };
 pub use tls::TlsConfig;
+pub use request::RequestTable;
 pub use route::{subscribe_queues, MessageQueue, TopicPublishInfo};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use super::members::{Members, TransactionCheck};
+use super::request::{reply_from_push, RequestTable};
 use crate::protocol::{
     decode_first_stored_message, CheckTransactionStateRequestHeader, InflateLimits, RemotingCommand, RequestCode,
     ResponseCode,
@@ -16,6 +17,7 @@ use crate::remoting::{HandlerFuture, ServerRequestHandler, UnsupportedRequests};
 pub(crate) struct ClientRequestProcessor {
     client_id: String,
     members: Arc<Members>,
+    requests: Arc<RequestTable>,
 }
 
 /// The consumer group a broker request is about: `consumerGroup` in most headers, `group` in
@@ -30,8 +32,16 @@ fn consumer_group_of(request: &RemotingCommand) -> String {
 }
 
 impl ClientRequestProcessor {
-    pub(crate) fn new(client_id: String, members: Arc<Members>) -> Self {
-        Self { client_id, members }
+    pub(crate) fn new(
+        client_id: String,
+        members: Arc<Members>,
+        requests: Arc<RequestTable>,
+    ) -> Self {
+        Self {
+            client_id,
+            members,
+            requests,
+        }
     }
 
     /// The answer Java gives for a consumer group this process does not have.
@@ -123,17 +133,40 @@ impl ServerRequestHandler for ClientRequestProcessor {
                 Some(Self::no_such_consumer(&request))
             }
             RequestCode::PUSH_REPLY_MESSAGE_TO_CLIENT => {
-                // Request-reply is not implemented: like Java with no waiting request, accept
-                // and drop.
-                warn!(addr, "reply message for no pending request dropped");
-                Some(RemotingCommand::response_to(
-                    &request,
-                    ResponseCode::SUCCESS,
-                    None,
-                ))
+                // Decoding may inflate the body: done in the handler's task, not here.
+                let requests = Arc::clone(&self.requests);
+                let addr = addr.to_string();
+                return Box::pin(async move { Some(receive_reply(&requests, &addr, &request)) });
             }
             _ => Some(UnsupportedRequests::response(&request)),
         };
         Box::pin(async move { response })
     }
+}
+
+/// A reply the broker pushes (Java `receiveReplyMessage`): completes the waiting request, or
+/// logs and drops a reply nobody waits for (late, or unknown); SUCCESS either way, as Java
+/// answers. A header that does not decode gets Java's SYSTEM_ERROR.
+fn receive_reply(requests: &RequestTable, addr: &str, request: &RemotingCommand) -> RemotingCommand {
+    let reply = match reply_from_push(addr, request) {
+        Ok(reply) => reply,
+        Err(e) => {
+            warn!(addr, error = %e, "reply message does not decode");
+            return RemotingCommand::response_to(
+                request,
+                ResponseCode::SYSTEM_ERROR,
+                Some("process reply message fail".into()),
+            );
+        }
+    };
+    let correlation_id = reply
+        .property(crate::protocol::property::CORRELATION_ID)
+        .unwrap_or_default()
+        .to_string();
+    if requests.complete(reply) {
+        debug!(addr, correlation_id = %correlation_id, "reply delivered");
+    } else {
+        warn!(addr, correlation_id = %correlation_id, "reply for no pending request (late or unknown) dropped");
+    }
+    RemotingCommand::response_to(request, ResponseCode::SUCCESS, None)
 }

@@ -8,6 +8,9 @@ use crate::client::MessageQueue;
 /// Highest delay level of a broker with the default `messageDelayLevel` (18 levels).
 pub const MAX_DELAY_LEVEL: u32 = 18;
 
+/// Value of property `MSG_TYPE` on a reply (Java `MixAll.REPLY_MESSAGE_FLAG`).
+pub(crate) const REPLY_MESSAGE_FLAG: &str = "reply";
+
 /// A message to send. Build it with [`Message::new`] and the `with_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -31,6 +34,8 @@ pub struct Message {
     pub deliver_time_ms: Option<i64>,
     /// Whether the broker answers only after storing (property `WAIT`, default true).
     pub wait_store_msg_ok: bool,
+    /// Reserved properties the client itself sets (request–reply), not checked as user ones.
+    pub(crate) system_properties: Vec<(&'static str, String)>,
 }
 
 impl Message {
@@ -46,6 +51,7 @@ impl Message {
             delay_level: 0,
             deliver_time_ms: None,
             wait_store_msg_ok: true,
+            system_properties: Vec::new(),
         }
     }
 
@@ -83,6 +89,20 @@ impl Message {
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.keys.push(key.into());
         self
+    }
+
+    /// The value of a reserved property the client set (request–reply), if any.
+    pub(crate) fn system_property(&self, name: &str) -> Option<&str> {
+        self.system_properties
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this is a reply made by [`crate::create_reply_message`] (property `MSG_TYPE` =
+    /// `reply`): it is sent with `SEND_REPLY_MESSAGE_V2`, as Java does.
+    pub fn is_reply(&self) -> bool {
+        self.system_property(crate::protocol::property::MESSAGE_TYPE) == Some(REPLY_MESSAGE_FLAG)
     }
 
     /// Adds a user property.

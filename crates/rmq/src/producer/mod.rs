@@ -3,6 +3,7 @@
 
 mod fault;
 mod message;
+mod request;
 mod selector;
 mod send;
 
@@ -16,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use fault::LatencyFaultTolerance;
 pub use message::{Message, SendResult, SendStatus, MAX_DELAY_LEVEL};
+pub use request::create_reply_message;
 pub use selector::{MessageQueueSelector, SelectByHash, SelectRandom};
 
 use crate::client::validate::{

@@ -40,9 +40,9 @@ use crate::util::{deadline_after, now_ms};
 const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 
 /// A message ready for the wire.
-struct Prepared {
+pub(super) struct Prepared {
     /// Topic with namespace.
-    topic: String,
+    pub(super) topic: String,
     body: Bytes,
     sys_flag: i32,
     flag: i32,
@@ -50,6 +50,8 @@ struct Prepared {
     /// `UNIQ_KEY`s, one per message (several for a batch).
     uniq_keys: Vec<String>,
     batch: bool,
+    /// A reply (request–reply): sent with `SEND_REPLY_MESSAGE_V2`.
+    reply: bool,
 }
 
 /// Permits for one send: released when the send ends, however it ends.
@@ -60,23 +62,33 @@ struct Permits<'a> {
 
 /// A send that passed the checks: prepared for the wire, counted in flight, holding its
 /// permits, with its one deadline.
-struct Started<'a> {
+pub(super) struct Started<'a> {
     _in_flight: super::InFlight<'a>,
     _permits: Permits<'a>,
-    deadline: Instant,
-    prepared: Prepared,
+    pub(super) deadline: Instant,
+    pub(super) prepared: Prepared,
 }
 
 impl Inner {
     /// The common start of every send path: validate and prepare (no network), count it in
     /// flight, refuse after shutdown, set the deadline, wait for room within it.
     async fn begin(&self, prepared: Result<Prepared>, state: ProducerState) -> Result<Started<'_>> {
+        let deadline = deadline_after(self.settings.send_timeout);
+        self.begin_until(prepared, state, deadline).await
+    }
+
+    /// [`Self::begin`] with a deadline of the caller's (a request's timeout).
+    pub(super) async fn begin_until(
+        &self,
+        prepared: Result<Prepared>,
+        state: ProducerState,
+        deadline: Instant,
+    ) -> Result<Started<'_>> {
         let prepared = prepared?;
         let in_flight = self.track();
         if state != ProducerState::Running {
             return Err(Error::Shutdown);
         }
-        let deadline = deadline_after(self.settings.send_timeout);
         let permits = self.acquire(prepared.body.len(), deadline).await?;
         Ok(Started {
             _in_flight: in_flight,
@@ -181,6 +193,9 @@ impl Inner {
         for (k, v) in &msg.properties {
             props.push((k, v));
         }
+        for (k, v) in &msg.system_properties {
+            props.push((k, v));
+        }
         props.push(("UNIQ_KEY", uniq_key));
         if let Some(ns) = &self.namespace {
             props.push(("INSTANCE_ID", ns));
@@ -189,7 +204,7 @@ impl Inner {
     }
 
     /// Checks and encodes one message.
-    fn prepare(&self, msg: &Message) -> Result<Prepared> {
+    pub(super) fn prepare(&self, msg: &Message) -> Result<Prepared> {
         self.validate_message(msg)?;
         let uniq_key = UniqIdGenerator::global().next_id();
         let properties = self.properties_of(msg, &uniq_key);
@@ -214,14 +229,22 @@ impl Inner {
             }
             _ => (msg.body.clone(), 0),
         };
+        let reply = msg.is_reply();
+        // A reply goes to the cluster's own reply topic, which no namespace prefixes.
+        let topic = if reply {
+            msg.topic.clone()
+        } else {
+            wrap_namespace(self.namespace.as_deref(), &msg.topic)
+        };
         Ok(Prepared {
-            topic: wrap_namespace(self.namespace.as_deref(), &msg.topic),
+            topic,
             body,
             sys_flag,
             flag: msg.flag,
             properties,
             uniq_keys: vec![uniq_key],
             batch: false,
+            reply,
         })
     }
 
@@ -290,12 +313,17 @@ impl Inner {
             properties: encode_properties([("WAIT", wait)]),
             uniq_keys,
             batch: true,
+            reply: false,
         })
     }
 
     /// Publish info for `topic`: cached, else from the name server (one lookup shared by
     /// concurrent callers), else from the auto-create template.
-    async fn publish_info(&self, topic: &str, deadline: Instant) -> Result<Arc<TopicPublishInfo>> {
+    pub(super) async fn publish_info(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Arc<TopicPublishInfo>> {
         let instance = &self.instance;
         if let Some(info) = instance.publish_info(topic).filter(|i| i.ok()) {
             return Ok(info);
@@ -408,6 +436,9 @@ impl Inner {
         };
         let code = if prepared.batch {
             RequestCode::SEND_BATCH_MESSAGE
+        } else if prepared.reply {
+            // Java `sendKernelImpl`: a message with `MSG_TYPE=reply` takes the reply path.
+            RequestCode::SEND_REPLY_MESSAGE_V2
         } else {
             RequestCode::SEND_MESSAGE_V2
         };
@@ -483,7 +514,7 @@ impl Inner {
     }
 
     /// [`Self::attempts`], its outcome published as metrics (once per send).
-    async fn run_attempts(
+    pub(super) async fn run_attempts(
         &self,
         prepared: &Prepared,
         fixed_queue: Option<MessageQueue>,

@@ -615,3 +615,39 @@ mod tests {
         assert_eq!(h.msg_offset_info.as_deref(), Some("0 1 5,6"));
     }
 }
+
+command_header! {
+    /// `PUSH_REPLY_MESSAGE_TO_CLIENT` (326) request from a broker (`ReplyMessageRequestHeader`):
+    /// the reply's send header, plus where it was born and stored.
+    pub struct ReplyMessageRequestHeader {
+        /// The responder's producer group.
+        pub producer_group: Option<String> => "producerGroup",
+        /// The reply topic (`<cluster>_REPLY_TOPIC`).
+        pub topic: String => "topic",
+        /// Template topic of the responder.
+        pub default_topic: Option<String> => "defaultTopic",
+        /// Queue count of an auto-created topic.
+        pub default_topic_queue_nums: Option<i32> => "defaultTopicQueueNums",
+        /// Queue id.
+        pub queue_id: i32 => "queueId",
+        /// `SysFlag` bits of the reply (bit 0: the body is compressed).
+        pub sys_flag: i32 => "sysFlag",
+        /// Responder's time of sending, epoch ms.
+        pub born_timestamp: i64 => "bornTimestamp",
+        /// User flag.
+        pub flag: i32 => "flag",
+        /// Properties string (`k\u{1}v\u{2}...`).
+        pub properties: Option<String> => "properties",
+        /// Reconsume times.
+        pub reconsume_times: Option<i32> => "reconsumeTimes",
+        /// Unit mode.
+        pub unit_mode: Option<bool> => "unitMode",
+        /// The responder's address, in Java's `InetSocketAddress.toString()` form
+        /// (`host/1.2.3.4:5` or `/1.2.3.4:5`).
+        pub born_host: Option<String> => "bornHost",
+        /// The broker's address, same form.
+        pub store_host: Option<String> => "storeHost",
+        /// Broker time of receiving the reply, epoch ms.
+        pub store_timestamp: i64 => "storeTimestamp",
+    }
+}

@@ -37,7 +37,8 @@ pub use compress::{
 pub use header::{
     CheckTransactionStateRequestHeader, CommandHeader, ConsumerGroupRequestHeader,
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
-    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, ResetOffsetRequestHeader,
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, ReplyMessageRequestHeader,
+    ResetOffsetRequestHeader,
     SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
     CreateTopicRequestHeader, ExtValue, GetProducerConnectionListRequestHeader,
     GetRouteInfoRequestHeader, HeaderError, QueueOffsetRequestHeader, QueueOffsetResponseHeader,
