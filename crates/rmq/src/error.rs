@@ -462,6 +462,12 @@ pub enum ValidationError {
         /// The queue id.
         queue_id: i32,
     },
+    /// A transactional send on a producer built without a transaction listener (Java
+    /// "TransactionListener is null").
+    #[error(
+        "no transaction listener: build the producer with ProducerBuilder::transaction_listener"
+    )]
+    NoTransactionListener,
 }
 
 #[cfg(test)]

@@ -144,7 +144,8 @@ pub use consumer::{
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{
     Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState, SelectByHash,
-    SelectRandom, SendResult, SendStatus, MAX_DELAY_LEVEL,
+    SelectRandom, SendResult, SendStatus, TransactionError, TransactionListener,
+    TransactionSendResult, TransactionState, MAX_DELAY_LEVEL,
 };
 pub use protocol::{
     CodecError, CompressionType, LanguageCode, RequestCode, ResponseCode,

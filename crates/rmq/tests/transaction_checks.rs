@@ -1,0 +1,118 @@
+//! The answer to a broker's transaction check, byte for byte: a fake broker sends
+//! `CHECK_TRANSACTION_STATE` over the producer's own connection and reads the
+//! `END_TRANSACTION` that comes back (a real broker's answer to it is invisible: oneway).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fake_cluster::{stored_message, FakeBroker, FakeNameServer};
+use rmq::protocol::{RemotingCommand, RequestCode};
+use rmq::{
+    Message, MessageExt, Producer, SendResult, TransactionError, TransactionListener,
+    TransactionState,
+};
+
+struct Answer {
+    state: Option<TransactionState>,
+    checks: Arc<AtomicUsize>,
+}
+
+impl TransactionListener for Answer {
+    async fn execute(
+        &self,
+        _: &Message,
+        _: &SendResult,
+    ) -> Result<TransactionState, TransactionError> {
+        Ok(TransactionState::Unknown)
+    }
+
+    async fn check(&self, msg: &MessageExt) -> Result<TransactionState, TransactionError> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(msg.topic, "TxTopic");
+        match self.state {
+            Some(state) => Ok(state),
+            None => panic!("checker exploded"),
+        }
+    }
+}
+
+fn check_request(group: &str, uniq_key: &str) -> RemotingCommand {
+    let mut req = RemotingCommand::request(RequestCode::CHECK_TRANSACTION_STATE);
+    req.mark_oneway();
+    req.ext_fields.insert("tranStateTableOffset", "3");
+    req.ext_fields.insert("commitLogOffset", "4096");
+    req.ext_fields.insert("msgId", uniq_key);
+    req.ext_fields.insert("transactionId", "TXID-1");
+    req.ext_fields
+        .insert("offsetMsgId", "7F00000100002A9F0000000000001000");
+    req.ext_fields.insert("topic", "TxTopic");
+    req.ext_fields.insert("bname", "fake-broker");
+    let props =
+        format!("PGROUP\u{1}{group}\u{2}UNIQ_KEY\u{1}{uniq_key}\u{2}TRAN_MSG\u{1}true\u{2}");
+    req.with_body(stored_message("TxTopic", b"half message", &props, 4096))
+}
+
+async fn answer_to_check(state: Option<TransactionState>) -> (RemotingCommand, usize) {
+    let broker = FakeBroker::start().await;
+    let ns = FakeNameServer::start("fake-broker", &broker.addr).await;
+    let checks = Arc::new(AtomicUsize::new(0));
+    let producer = Producer::builder("tx_fake_group")
+        .name_server(&ns.addr)
+        .transaction_listener(Answer {
+            state,
+            checks: Arc::clone(&checks),
+        })
+        .start()
+        .await
+        .unwrap();
+    let conn = broker.connection().await;
+    conn.send(check_request(
+        "tx_fake_group",
+        "0A00000130391B6D3586075BCD150000",
+    ));
+    let end = tokio::time::timeout(Duration::from_secs(10), conn.recv())
+        .await
+        .expect("END_TRANSACTION within 10 s");
+    producer.shutdown().await;
+    (end, checks.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_check_is_answered_with_end_transaction_from_the_check_header() {
+    let (end, checks) = answer_to_check(Some(TransactionState::Commit)).await;
+    assert_eq!(checks, 1);
+    assert_eq!(end.request_code(), RequestCode::END_TRANSACTION);
+    assert!(end.is_oneway(), "END_TRANSACTION is oneway");
+    let f = &end.ext_fields;
+    assert_eq!(f.get("producerGroup"), Some("tx_fake_group"));
+    assert_eq!(f.get("tranStateTableOffset"), Some("3"));
+    assert_eq!(f.get("commitLogOffset"), Some("4096"));
+    assert_eq!(f.get("commitOrRollback"), Some("8"));
+    assert_eq!(f.get("fromTransactionCheck"), Some("true"));
+    assert_eq!(f.get("msgId"), Some("0A00000130391B6D3586075BCD150000"));
+    assert_eq!(f.get("transactionId"), Some("TXID-1"));
+    assert_eq!(f.get("topic"), Some("TxTopic"));
+    assert_eq!(f.get("bname"), Some("fake-broker"));
+    assert_eq!(end.remark, None);
+
+    let (end, _) = answer_to_check(Some(TransactionState::Rollback)).await;
+    assert_eq!(end.ext_fields.get("commitOrRollback"), Some("12"));
+}
+
+#[tokio::test]
+async fn a_panicking_checker_answers_unknown_with_the_panic_as_remark() {
+    let (end, checks) = answer_to_check(None).await;
+    assert_eq!(checks, 1);
+    assert_eq!(end.request_code(), RequestCode::END_TRANSACTION);
+    assert_eq!(end.ext_fields.get("commitOrRollback"), Some("0"));
+    assert_eq!(end.ext_fields.get("fromTransactionCheck"), Some("true"));
+    let remark = end.remark.unwrap_or_default();
+    assert!(
+        remark.starts_with("checkLocalTransactionState Exception: ")
+            && remark.contains("checker exploded"),
+        "{remark}"
+    );
+}
