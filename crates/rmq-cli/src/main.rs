@@ -8,6 +8,7 @@ use rmq::{Admin, ClientConfig, ClusterInfo, TopicRoute};
 
 mod lag;
 mod lite_pull;
+mod tx_send;
 
 /// Largest body the CLI sends: the producer's default `max_message_size` (4 MiB). Checked
 /// before anything is allocated or read.
@@ -121,6 +122,14 @@ enum Command {
     Lag {
         #[command(flatten)]
         args: lag::LagArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Send one transactional message whose local transaction commits, rolls back, or stays
+    /// unknown until the broker checks back and the check commits it.
+    TxSend {
+        #[command(flatten)]
+        args: tx_send::TxSendArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -769,6 +778,10 @@ async fn run(cli: Cli) -> Result<()> {
             let outcome = lag::run(&api, &args, common.json).await;
             api.close().await;
             outcome?
+        }
+        Command::TxSend { args, common } => {
+            let timeout = Duration::from_millis(common.timeout_ms);
+            tx_send::run(&args, client_config(&common)?, timeout, common.json).await?
         }
         Command::Producer {
             group,

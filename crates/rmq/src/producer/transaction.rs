@@ -256,16 +256,23 @@ impl Transactions {
         let timeout = self.limits.timeout;
         self.tracker.spawn(async move {
             let _admitted = admitted;
-            tokio::select! {
-                () = cancel.cancelled() => {
-                    debug!(group = %group, "transaction check cancelled by shutdown");
-                }
-                () = answer_check(&*listener, &running, check, &instance, &group, timeout) => {}
+            // Shutdown cancels a check still waiting or running; one that has decided is
+            // still answered (within the answer's own timeout).
+            // Biased: a check that decided in the same poll as a shutdown is still answered.
+            let decided = tokio::select! {
+                biased;
+                decided = run_check(&*listener, &running, &check.message, timeout) => decided,
+                () = cancel.cancelled() => None,
+            };
+            match decided {
+                Some((state, error)) => answer_check(check, state, error, &instance, &group).await,
+                None => debug!(group = %group, "transaction check cancelled by shutdown"),
             }
         });
     }
 
-    /// Cancels the checks in progress and waits for their tasks to end.
+    /// Cancels the checks waiting or running, and waits for their tasks (and the answers of
+    /// those already decided) to end.
     pub(super) async fn shutdown(&self) {
         self.cancel.cancel();
         self.tracker.close();
@@ -273,28 +280,35 @@ impl Transactions {
     }
 }
 
-/// Runs the listener's check (bounded) and answers with `END_TRANSACTION` to the address the
-/// check came from, header fields taken from the check (Java
-/// `DefaultMQProducerImpl.checkTransactionState`).
-async fn answer_check(
+/// Runs the listener's check when a running slot is free, bounded by `timeout`; `None` when
+/// the semaphore is closed.
+async fn run_check(
     listener: &dyn DynListener,
     running: &Semaphore,
-    check: TransactionCheck,
-    instance: &ClientInstance,
-    group: &str,
+    message: &StoredMessage,
     timeout: Duration,
-) {
-    let Ok(_running) = running.acquire().await else {
-        return;
-    };
-    let (state, error) =
-        match tokio::time::timeout(timeout, guarded(listener.check(&check.message))).await {
+) -> Option<(TransactionState, Option<String>)> {
+    let _running = running.acquire().await.ok()?;
+    Some(
+        match tokio::time::timeout(timeout, guarded(listener.check(message))).await {
             Ok(outcome) => outcome,
             Err(_) => (
                 TransactionState::Unknown,
                 Some(format!("timed out after {timeout:?}")),
             ),
-        };
+        },
+    )
+}
+
+/// Answers a check with `END_TRANSACTION` to the address the check came from, header fields
+/// taken from the check (Java `DefaultMQProducerImpl.checkTransactionState`).
+async fn answer_check(
+    check: TransactionCheck,
+    state: TransactionState,
+    error: Option<String>,
+    instance: &ClientInstance,
+    group: &str,
+) {
     let header = &check.header;
     let (Some(tran_state_table_offset), Some(commit_log_offset)) =
         (header.tran_state_table_offset, header.commit_log_offset)
