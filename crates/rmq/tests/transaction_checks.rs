@@ -15,9 +15,11 @@ use rmq::{
     TransactionState,
 };
 
+/// `state` answers every check; `None` panics; `hang` never answers.
 struct Answer {
     state: Option<TransactionState>,
     checks: Arc<AtomicUsize>,
+    hang: bool,
 }
 
 impl TransactionListener for Answer {
@@ -32,6 +34,9 @@ impl TransactionListener for Answer {
     async fn check(&self, msg: &MessageExt) -> Result<TransactionState, TransactionError> {
         self.checks.fetch_add(1, Ordering::SeqCst);
         assert_eq!(msg.topic, "TxTopic");
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
         match self.state {
             Some(state) => Ok(state),
             None => panic!("checker exploded"),
@@ -64,6 +69,7 @@ async fn answer_to_check(state: Option<TransactionState>) -> (RemotingCommand, u
         .transaction_listener(Answer {
             state,
             checks: Arc::clone(&checks),
+            hang: false,
         })
         .start()
         .await
@@ -115,4 +121,74 @@ async fn a_panicking_checker_answers_unknown_with_the_panic_as_remark() {
             && remark.contains("checker exploded"),
         "{remark}"
     );
+}
+
+async fn hanging_checker(
+    running: usize,
+    queued: usize,
+    timeout: Duration,
+) -> (FakeBroker, FakeNameServer, Producer, Arc<AtomicUsize>) {
+    let broker = FakeBroker::start().await;
+    let ns = FakeNameServer::start("fake-broker", &broker.addr).await;
+    let checks = Arc::new(AtomicUsize::new(0));
+    let producer = Producer::builder("tx_hang_group")
+        .name_server(&ns.addr)
+        .transaction_listener(Answer {
+            state: Some(TransactionState::Commit),
+            checks: Arc::clone(&checks),
+            hang: true,
+        })
+        .transaction_checks(running, queued, timeout)
+        .start()
+        .await
+        .unwrap();
+    (broker, ns, producer, checks)
+}
+
+#[tokio::test]
+async fn a_hanging_checker_is_answered_unknown_at_the_check_timeout() {
+    let (broker, _ns, producer, checks) = hanging_checker(1, 0, Duration::from_millis(300)).await;
+    let conn = broker.connection().await;
+    conn.send(check_request(
+        "tx_hang_group",
+        "0A00000130391B6D3586075BCD150001",
+    ));
+    let end = tokio::time::timeout(Duration::from_secs(10), conn.recv())
+        .await
+        .expect("END_TRANSACTION after the check timeout");
+    assert_eq!(checks.load(Ordering::SeqCst), 1);
+    assert_eq!(end.ext_fields.get("commitOrRollback"), Some("0"));
+    let remark = end.remark.unwrap_or_default();
+    assert!(remark.contains("timed out"), "{remark}");
+    producer.shutdown().await;
+}
+
+#[tokio::test]
+async fn checks_run_one_at_a_time_when_bounded_and_shutdown_cancels_a_hanging_one() {
+    // One check at a time, one waiting: of three checks one runs (and hangs), one waits, one
+    // is dropped.
+    let (broker, _ns, producer, checks) = hanging_checker(1, 1, Duration::from_secs(3600)).await;
+    let conn = broker.connection().await;
+    for key in [
+        "0A00000130391B6D3586075BCD150002",
+        "0A00000130391B6D3586075BCD150003",
+        "0A00000130391B6D3586075BCD150004",
+    ] {
+        conn.send(check_request("tx_hang_group", key));
+    }
+    let started = tokio::time::timeout(Duration::from_secs(10), async {
+        while checks.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(started.is_ok(), "the first check never started");
+    // Nothing is answered while the checker hangs, and no second check runs beside it.
+    assert!(conn.recv_within(Duration::from_millis(500)).await.is_none());
+    assert_eq!(checks.load(Ordering::SeqCst), 1);
+    // Shutdown does not wait for the hanging checker, and the waiting check never runs.
+    tokio::time::timeout(Duration::from_secs(10), producer.shutdown())
+        .await
+        .expect("shutdown returns although the checker hangs");
+    assert_eq!(checks.load(Ordering::SeqCst), 1);
 }

@@ -274,6 +274,8 @@ impl Transactions {
     /// Cancels the checks waiting or running, and waits for their tasks (and the answers of
     /// those already decided) to end.
     pub(super) async fn shutdown(&self) {
+        // Closed first: a waiting check must not take the slot a cancelled one frees.
+        self.running.close();
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;
