@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::fake_cluster::{stored_message, FakeBroker, FakeNameServer};
-use rmq::protocol::{RemotingCommand, RequestCode};
+use rmq::protocol::{decode_properties, RemotingCommand, RequestCode, ResponseCode};
 use rmq::{
     Message, MessageExt, Producer, SendResult, TransactionError, TransactionListener,
     TransactionState,
 };
 
-/// `state` answers every check; `None` panics; `hang` never answers.
+/// `state` answers every local transaction and check; `None` panics; `hang`: checks never
+/// answer.
 struct Answer {
     state: Option<TransactionState>,
     checks: Arc<AtomicUsize>,
@@ -28,7 +29,10 @@ impl TransactionListener for Answer {
         _: &Message,
         _: &SendResult,
     ) -> Result<TransactionState, TransactionError> {
-        Ok(TransactionState::Unknown)
+        match self.state {
+            Some(state) => Ok(state),
+            None => panic!("the local transaction must not run"),
+        }
     }
 
     async fn check(&self, msg: &MessageExt) -> Result<TransactionState, TransactionError> {
@@ -191,4 +195,101 @@ async fn checks_run_one_at_a_time_when_bounded_and_shutdown_cancels_a_hanging_on
         .await
         .expect("shutdown returns although the checker hangs");
     assert_eq!(checks.load(Ordering::SeqCst), 1);
+}
+
+/// What the producer itself writes: the half message's flags and properties, then
+/// `END_TRANSACTION` built from the send result (Java `endTransaction`).
+async fn send_in_transaction_to_fake(
+    state: Option<TransactionState>,
+    body: &'static str,
+    answer: ResponseCode,
+) -> (RemotingCommand, rmq::TransactionSendResult, RemotingCommand) {
+    let broker = FakeBroker::start().await;
+    let ns = FakeNameServer::start("fake-broker", &broker.addr).await;
+    let producer = Producer::builder("tx_send_group")
+        .name_server(&ns.addr)
+        .transaction_listener(Answer {
+            state,
+            checks: Arc::new(AtomicUsize::new(0)),
+            hang: false,
+        })
+        .start()
+        .await
+        .unwrap();
+    let conn = broker.connection().await;
+    let sending = tokio::spawn({
+        let producer = producer.clone();
+        async move {
+            producer
+                .send_in_transaction(Message::new("TxTopic", body).with_delay_level(3))
+                .await
+        }
+    });
+    let half = tokio::time::timeout(Duration::from_secs(10), conn.recv())
+        .await
+        .expect("half message");
+    let mut reply = RemotingCommand::response_to(&half, answer, None);
+    reply
+        .ext_fields
+        .insert("msgId", "7F00000100002A9F0000000000002000");
+    reply.ext_fields.insert("queueId", "0");
+    reply.ext_fields.insert("queueOffset", "17");
+    reply.ext_fields.insert("transactionId", "TXID-9");
+    conn.send(reply);
+    let result = sending.await.unwrap().unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), conn.recv())
+        .await
+        .expect("END_TRANSACTION");
+    producer.shutdown().await;
+    (half, result, end)
+}
+
+#[tokio::test]
+async fn the_half_message_and_the_producers_end_transaction_carry_javas_fields() {
+    let (half, result, end) = send_in_transaction_to_fake(
+        Some(TransactionState::Unknown),
+        "commit",
+        ResponseCode::SUCCESS,
+    )
+    .await;
+    // The half message: prepared sysFlag bit, TRAN_MSG and PGROUP, the delay level dropped.
+    assert_eq!(half.request_code(), RequestCode::SEND_MESSAGE_V2);
+    let sys_flag: i32 = half.ext_fields.get("f").unwrap().parse().unwrap();
+    assert_eq!(sys_flag & 0xC, 0x4, "sysFlag {sys_flag:#x}");
+    let props = decode_properties(half.ext_fields.get("i").unwrap());
+    let prop = |k: &str| props.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(prop("TRAN_MSG"), Some("true"));
+    assert_eq!(prop("PGROUP"), Some("tx_send_group"));
+    assert_eq!(prop("DELAY"), None);
+    let uniq = prop("UNIQ_KEY").unwrap().to_string();
+
+    // The listener's "execute" answers Unknown for every message here.
+    assert_eq!(result.state, TransactionState::Unknown);
+    assert_eq!(end.request_code(), RequestCode::END_TRANSACTION);
+    assert!(end.is_oneway());
+    let f = &end.ext_fields;
+    assert_eq!(f.get("producerGroup"), Some("tx_send_group"));
+    assert_eq!(f.get("tranStateTableOffset"), Some("17"));
+    assert_eq!(
+        f.get("commitLogOffset"),
+        Some("8192"),
+        "from the offset message id"
+    );
+    assert_eq!(f.get("commitOrRollback"), Some("0"));
+    assert_eq!(f.get("fromTransactionCheck"), Some("false"));
+    assert_eq!(f.get("msgId"), Some(uniq.as_str()));
+    assert_eq!(f.get("transactionId"), Some("TXID-9"));
+    assert_eq!(f.get("topic"), Some("TxTopic"));
+    assert_eq!(f.get("bname"), Some("fake-broker"));
+    assert_eq!(end.remark, None);
+}
+
+#[tokio::test]
+async fn a_half_message_not_stored_ok_is_rolled_back_without_the_local_transaction() {
+    // `state: None` would panic in "execute" were it run.
+    let (_, result, end) =
+        send_in_transaction_to_fake(None, "x", ResponseCode::FLUSH_DISK_TIMEOUT).await;
+    assert_eq!(result.state, TransactionState::Rollback);
+    assert!(result.local_error.is_none());
+    assert_eq!(end.ext_fields.get("commitOrRollback"), Some("12"));
 }
