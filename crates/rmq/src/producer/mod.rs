@@ -293,8 +293,8 @@ impl ProducerBuilder {
     }
 
     /// Called when a broker asks about a transaction of this producer's group
-    /// (`CHECK_TRANSACTION_STATE`). Runs off the connection's reader. Unstable: transactions
-    /// are not finished.
+    /// (`CHECK_TRANSACTION_STATE`) and no [`ProducerBuilder::transaction_listener`] is set;
+    /// nothing is answered. Runs off the connection's reader. Unstable: a test hook.
     #[cfg(feature = "unstable-internals")]
     pub fn on_transaction_check(
         mut self,
