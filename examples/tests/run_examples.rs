@@ -113,6 +113,19 @@ fn producer_concurrent_sends_a_hundred() {
 }
 
 #[test]
+fn transaction_producer_commits_rolls_back_and_answers_checks() {
+    let out = run("transaction_producer");
+    let sent: Vec<&str> = out.lines().filter(|l| l.starts_with("SEND_OK")).collect();
+    assert_eq!(sent.len(), 10, "{out}");
+    let local = |state: &str| sent.iter().filter(|l| l.ends_with(state)).count();
+    // Indexes 0..10: i % 3 == 0 commit (4), 1 rollback (3), 2 unknown (3).
+    assert_eq!(local("local=COMMIT_MESSAGE"), 4, "{out}");
+    assert_eq!(local("local=ROLLBACK_MESSAGE"), 3, "{out}");
+    assert_eq!(local("local=UNKNOW"), 3, "{out}");
+    assert!(out.contains("all 3 pending transactions checked"), "{out}");
+}
+
+#[test]
 fn producer_oneway_writes_ten() {
     let out = run("producer_oneway");
     assert!(out.contains("10 messages written one-way"), "{out}");

@@ -9,6 +9,7 @@ use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TlsConfig, TopicRoute};
 mod lag;
 mod lite_pull;
 mod request;
+mod tx_send;
 
 /// Largest body the CLI sends: the producer's default `max_message_size` (4 MiB). Checked
 /// before anything is allocated or read.
@@ -147,6 +148,14 @@ enum Command {
     Request {
         #[command(flatten)]
         args: request::RequestArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Send one transactional message whose local transaction commits, rolls back, or stays
+    /// unknown until the broker checks back and the check commits it.
+    TxSend {
+        #[command(flatten)]
+        args: tx_send::TxSendArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -820,6 +829,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Request { args, common } => {
             request::run(&args, client_config(&common)?, common.json).await?
+        }
+        Command::TxSend { args, common } => {
+            let timeout = Duration::from_millis(common.timeout_ms);
+            tx_send::run(&args, client_config(&common)?, timeout, common.json).await?
         }
         Command::Producer {
             group,

@@ -556,6 +556,12 @@ pub enum ValidationError {
     /// `send_reply` was given a message that `create_reply_message` did not make.
     #[error("not a reply message: build it with create_reply_message")]
     NotAReply,
+    /// A transactional send on a producer built without a transaction listener (Java
+    /// "TransactionListener is null").
+    #[error(
+        "no transaction listener: build the producer with ProducerBuilder::transaction_listener"
+    )]
+    NoTransactionListener,
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ mod message;
 mod request;
 mod selector;
 mod send;
+mod transaction;
+mod transaction_send;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -19,6 +21,10 @@ use fault::LatencyFaultTolerance;
 pub use message::{Message, SendResult, SendStatus, MAX_DELAY_LEVEL};
 pub use request::create_reply_message;
 pub use selector::{MessageQueueSelector, SelectByHash, SelectRandom};
+use transaction::{CheckLimits, DynListener, Transactions};
+pub use transaction::{
+    TransactionError, TransactionListener, TransactionSendResult, TransactionState,
+};
 
 use crate::client::validate::{
     check_producer_group, wrap_namespace, AUTO_CREATE_TOPIC, GROUP_MAX_LEN,
@@ -45,6 +51,9 @@ pub enum ProducerState {
     /// Shut down; every send fails with [`crate::Error::Shutdown`].
     Shutdown,
 }
+
+/// Most transaction checks running or queued accepted.
+const MAX_CHECKS: usize = 100_000;
 
 /// Most retries accepted: each one is another broker round trip inside the same deadline.
 const MAX_RETRIES: u32 = 100;
@@ -157,6 +166,8 @@ pub struct ProducerBuilder {
     client: ClientConfig,
     settings: Settings,
     on_check: Option<CheckCallback>,
+    listener: Option<Arc<dyn DynListener>>,
+    check_limits: CheckLimits,
 }
 
 impl fmt::Debug for ProducerBuilder {
@@ -261,9 +272,31 @@ impl ProducerBuilder {
         self
     }
 
+    /// Makes this a transactional producer (Java `TransactionMQProducer.setTransactionListener`):
+    /// [`Producer::send_in_transaction`] runs `listener`'s local transaction, and the brokers'
+    /// check-backs (`CHECK_TRANSACTION_STATE`) are answered by its `check`.
+    pub fn transaction_listener(mut self, listener: impl TransactionListener) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// Bounds on the brokers' check-backs: at most `running` checks run at once, at most
+    /// `queued` more wait, and a check running longer than `timeout` is answered `UNKNOW`;
+    /// a check arriving when the queue is full is dropped (the broker asks again). Defaults:
+    /// 4 running, 2000 queued, 30 s (Java: 1 thread and a queue of 2000, no timeout). At least
+    /// one running; `queued` may be 0; timeout 1 ms to 24 h.
+    pub fn transaction_checks(mut self, running: usize, queued: usize, timeout: Duration) -> Self {
+        self.check_limits = CheckLimits {
+            running,
+            queued,
+            timeout,
+        };
+        self
+    }
+
     /// Called when a broker asks about a transaction of this producer's group
-    /// (`CHECK_TRANSACTION_STATE`). Runs off the connection's reader. Unstable: transactions
-    /// are not finished.
+    /// (`CHECK_TRANSACTION_STATE`) and no [`ProducerBuilder::transaction_listener`] is set;
+    /// nothing is answered. Runs off the connection's reader. Unstable: a test hook.
     #[cfg(feature = "unstable-internals")]
     pub fn on_transaction_check(
         mut self,
@@ -300,6 +333,19 @@ impl ProducerBuilder {
         let instance_config = self.client.validate()?;
         let settings = self.settings;
         settings.validate()?;
+        let limits = self.check_limits;
+        check_timeout("transaction check timeout", limits.timeout)?;
+        if limits.running == 0 || limits.running > MAX_CHECKS || limits.queued > MAX_CHECKS {
+            return Err(ValidationError::OutOfRange {
+                field: "transaction checks",
+                expected: "1 to 100000 running, at most 100000 queued",
+                got: format!("{} running, {} queued", limits.running, limits.queued),
+            }
+            .into());
+        }
+        let transactions = self
+            .listener
+            .map(|listener| Arc::new(Transactions::new(listener, limits)));
         debug!(step = "validate", group = %group, "group and settings valid");
         info!(group = %group, "starting producer");
         let byte_permits = settings
@@ -318,6 +364,7 @@ impl ProducerBuilder {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 on_check: self.on_check.clone(),
+                transactions: transactions.clone(),
                 fault: LatencyFaultTolerance::new(),
                 message_permits: Semaphore::new(settings.max_in_flight_messages),
                 byte_permits: Semaphore::new(byte_permits),
@@ -369,6 +416,8 @@ struct Inner {
     in_flight: AtomicUsize,
     idle: Notify,
     on_check: Option<CheckCallback>,
+    /// Present on a transactional producer.
+    transactions: Option<Arc<Transactions>>,
     fault: LatencyFaultTolerance,
     message_permits: Semaphore,
     byte_permits: Semaphore,
@@ -387,9 +436,16 @@ struct Registration(std::sync::Weak<Inner>);
 
 impl ProducerMember for Registration {
     fn check_transaction_state(&self, check: TransactionCheck) {
-        match self.0.upgrade().and_then(|inner| inner.on_check.clone()) {
-            Some(callback) => callback(check),
-            None => debug!(group = %check.group, "transaction check: no checker registered"),
+        let Some(inner) = self.0.upgrade() else {
+            debug!(group = %check.group, "transaction check for a producer gone");
+            return;
+        };
+        if let Some(transactions) = &inner.transactions {
+            transactions.dispatch(check, Arc::clone(&inner.instance), inner.group.clone());
+        } else if let Some(callback) = &inner.on_check {
+            callback(check);
+        } else {
+            debug!(group = %check.group, "transaction check: no transaction listener");
         }
     }
 }
@@ -429,6 +485,8 @@ impl Producer {
             client: ClientConfig::default(),
             settings: Settings::default(),
             on_check: None,
+            listener: None,
+            check_limits: CheckLimits::default(),
         }
     }
 
@@ -503,6 +561,9 @@ impl Producer {
         .await;
         if drained.is_err() {
             warn!(group = %inner.group, in_flight = inner.in_flight.load(Ordering::Acquire), "sends still in flight at shutdown");
+        }
+        if let Some(transactions) = &inner.transactions {
+            transactions.shutdown().await;
         }
         inner
             .instance

@@ -30,9 +30,9 @@ use crate::client::validate::{
 use crate::client::{MessageQueue, TopicPublishInfo};
 use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
-    compress, encode_batch, encode_properties, is_reserved_property, sys_flag_for, BatchEntry,
-    BatchError, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeaderV2,
-    SendMessageResponseHeader, UniqIdGenerator,
+    compress, encode_batch, encode_properties, is_reserved_property, property, sys_flag_for,
+    BatchEntry, BatchError, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader, SysFlag, UniqIdGenerator,
 };
 use crate::util::{deadline_after, now_ms};
 
@@ -246,6 +246,29 @@ impl Inner {
             batch: false,
             reply,
         })
+    }
+
+    /// Checks and encodes the half message of a transaction (Java
+    /// `sendMessageInTransaction`): no delay level, properties `TRAN_MSG=true` and
+    /// `PGROUP=<group>`, the transaction-prepared sysFlag bit.
+    fn prepare_half(&self, msg: &Message) -> Result<Prepared> {
+        let mut msg = msg.clone();
+        msg.delay_level = 0;
+        let mut prepared = self.prepare(&msg)?;
+        let extra = encode_properties([
+            (property::TRANSACTION_PREPARED, "true"),
+            (property::PRODUCER_GROUP, self.group.as_str()),
+        ]);
+        prepared.properties = format!("{}\u{2}{extra}", prepared.properties);
+        if prepared.properties.len() > MAX_PROPERTIES_LEN {
+            return Err(ValidationError::PropertiesTooLong {
+                len: prepared.properties.len(),
+                max: MAX_PROPERTIES_LEN,
+            }
+            .into());
+        }
+        prepared.sys_flag |= SysFlag::TRANSACTION_PREPARED;
+        Ok(prepared)
     }
 
     fn prepare_batch(&self, msgs: &[Message]) -> Result<Prepared> {
@@ -639,6 +662,17 @@ impl Producer {
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let inner = &*self.inner;
         let started = inner.begin(inner.prepare(&msg), self.state()).await?;
+        let attempts = 1 + inner.settings.retries;
+        inner
+            .run_attempts(&started.prepared, None, started.deadline, attempts)
+            .await
+    }
+
+    /// Sends the half message of a transaction with the retries of [`Producer::send`]
+    /// (used by [`Producer::send_in_transaction`]).
+    pub(super) async fn send_half(&self, msg: &Message) -> Result<SendResult> {
+        let inner = &*self.inner;
+        let started = inner.begin(inner.prepare_half(msg), self.state()).await?;
         let attempts = 1 + inner.settings.retries;
         inner
             .run_attempts(&started.prepared, None, started.deadline, attempts)

@@ -260,6 +260,30 @@ command_header! {
 }
 
 command_header! {
+    /// `END_TRANSACTION` (37) request, oneway (`EndTransactionRequestHeader`).
+    pub struct EndTransactionRequestHeader {
+        /// Producer group (with namespace).
+        pub producer_group: String => "producerGroup",
+        /// Queue offset of the half message.
+        pub tran_state_table_offset: i64 => "tranStateTableOffset",
+        /// Commit-log offset of the half message.
+        pub commit_log_offset: i64 => "commitLogOffset",
+        /// 8 commit, 12 rollback, 0 unknown.
+        pub commit_or_rollback: i32 => "commitOrRollback",
+        /// Whether this answers a broker's check.
+        pub from_transaction_check: bool => "fromTransactionCheck",
+        /// Message id (UNIQ_KEY).
+        pub msg_id: String => "msgId",
+        /// Transaction id (omitted when unknown, as 4.9.x brokers give none).
+        pub transaction_id: Option<String> => "transactionId",
+        /// 5.x: topic.
+        pub topic: Option<String> => "topic",
+        /// 5.x: broker name.
+        pub broker_name: Option<String> => "bname",
+    }
+}
+
+command_header! {
     /// A request carrying only a consumer group (`GET_CONSUMER_RUNNING_INFO`,
     /// `CONSUME_MESSAGE_DIRECTLY`, `NOTIFY_CONSUMER_IDS_CHANGED`).
     pub struct ConsumerGroupRequestHeader {

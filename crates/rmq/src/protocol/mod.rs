@@ -36,6 +36,7 @@ pub use compress::{
 };
 pub use header::{
     CheckTransactionStateRequestHeader, CommandHeader, ConsumerGroupRequestHeader,
+    EndTransactionRequestHeader,
     ConsumerSendMsgBackRequestHeader, GetConsumerListByGroupRequestHeader, PullMessageRequestHeader,
     PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, ReplyMessageRequestHeader,
     ResetOffsetRequestHeader,
