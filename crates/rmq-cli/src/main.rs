@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rmq::{Admin, ClientConfig, ClusterInfo, TopicRoute};
 
+mod admin_cmds;
 mod lag;
 mod lite_pull;
 
@@ -121,6 +122,28 @@ enum Command {
     Lag {
         #[command(flatten)]
         args: lag::LagArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Find stored messages of a topic by message key (like `mqadmin queryMsgByKey`).
+    Query {
+        #[command(flatten)]
+        args: admin_cmds::QueryArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one stored message, body included, by its offset message id (like `mqadmin
+    /// queryMsgById`).
+    View {
+        #[command(flatten)]
+        args: admin_cmds::ViewArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Topic administration: `rmq topic create`.
+    Topic {
+        #[command(subcommand)]
+        command: admin_cmds::TopicCommand,
         #[command(flatten)]
         common: Common,
     },
@@ -767,6 +790,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Lag { args, common } => {
             let api = admin(&common)?;
             let outcome = lag::run(&api, &args, common.json).await;
+            api.close().await;
+            outcome?
+        }
+        Command::Query { args, common } => {
+            let api = admin(&common)?;
+            let outcome = admin_cmds::query(&api, &args, common.json, message_json).await;
+            api.close().await;
+            outcome?
+        }
+        Command::View { args, common } => {
+            let api = admin(&common)?;
+            let outcome = admin_cmds::view(&api, &args, common.json, message_json).await;
+            api.close().await;
+            outcome?
+        }
+        Command::Topic { command, common } => {
+            let api = admin(&common)?;
+            let outcome = admin_cmds::topic(&api, &command, common.json).await;
             api.close().await;
             outcome?
         }
