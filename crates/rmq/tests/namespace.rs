@@ -1,0 +1,230 @@
+//! Namespaces end to end against the real local RocketMQ (started by the README's test
+//! command): namespaced clients use plain names, the broker stores and knows the wrapped ones
+//! (`<ns>%<topic>`, `<ns>%<group>`, `%RETRY%<ns>%<group>`), as Java's `NamespaceUtil` builds
+//! them.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::broker::{api, broker_a, broker_b, create_topic_on, namesrv, unique, wait_for};
+use rmq::{
+    Admin, ClientConfig, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, MessageExt,
+    MessageQueue, Producer, PushConsumer,
+};
+use tokio::sync::mpsc;
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn plain() -> ClientConfig {
+    ClientConfig::new().name_server(&namesrv())
+}
+
+fn namespaced(ns: &str) -> ClientConfig {
+    plain().namespace(ns).instance_name(unique("ns"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn namespaced_clients_see_plain_names_and_the_broker_the_wrapped_ones() {
+    let api = api().await;
+    let ns = unique("ns").replace('_', "-");
+    let topic = unique("NsTopic");
+    let group = unique("cg_ns");
+    let wire_topic = format!("{ns}%{topic}");
+    let wire_group = format!("{ns}%{group}");
+    // The topic exists only under its wrapped name.
+    create_topic_on(&api, &[broker_a(), broker_b()], &wire_topic, 2).await;
+
+    // A push consumer: the first delivery of "retry-me" answers "later" (1 s).
+    let (tx, mut rx) = mpsc::unbounded_channel::<(MessageQueue, MessageExt)>();
+    let retried = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&retried);
+    let consumer = PushConsumer::builder(&group)
+        .client(namespaced(&ns))
+        .subscribe(&topic, "*")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .handler(move |messages, context| {
+            let tx = tx.clone();
+            let flag = Arc::clone(&flag);
+            async move {
+                let mut result = ConsumeResult::Success;
+                for m in messages {
+                    if m.body.as_ref() == b"retry-me" && !flag.swap(true, Ordering::SeqCst) {
+                        result = ConsumeResult::Later { delay_level: 1 };
+                    }
+                    let _ = tx.send((context.queue.clone(), m));
+                }
+                result
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(consumer.group(), wire_group);
+
+    let producer = Producer::builder(unique("pg_ns"))
+        .client(namespaced(&ns))
+        .start()
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for body in ["one", "two", "three", "retry-me"] {
+        let r = producer
+            .send(Message::new(&topic, body).with_key("nskey"))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.queue.topic, topic,
+            "the send result names the plain topic"
+        );
+        sent.push(r);
+    }
+
+    // Five deliveries: four messages, and "retry-me" again through the retry topic.
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        match tokio::time::timeout(LONG, rx.recv()).await {
+            Ok(Some(d)) => got.push(d),
+            _ => panic!("only {} of 5 deliveries arrived: {got:?}", got.len()),
+        }
+    }
+    for (queue, m) in &got {
+        assert_eq!(m.topic, topic, "the handler sees the plain topic");
+        // A retry arrives from a queue of the group's retry topic, `%RETRY%<ns>%<group>` on
+        // the wire; the context names it without the namespace, as every other queue.
+        let expected = if m.reconsume_times > 0 {
+            format!("%RETRY%{group}")
+        } else {
+            topic.clone()
+        };
+        assert_eq!(queue.topic, expected, "the context queue without namespace");
+    }
+    let retry: Vec<&MessageExt> = got
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.body.as_ref() == b"retry-me")
+        .collect();
+    assert_eq!(retry.len(), 2);
+    assert_eq!(retry[1].reconsume_times, 1);
+    assert_eq!(retry[1].msg_id(), retry[0].msg_id());
+    let bodies: BTreeSet<&[u8]> = got.iter().map(|(_, m)| m.body.as_ref()).collect();
+    assert_eq!(bodies.len(), 4);
+
+    // The broker: messages stored under `<ns>%<topic>`, the retry topic is
+    // `%RETRY%<ns>%<group>`, and the group it knows is `<ns>%<group>`.
+    let plain_admin = Admin::new(&plain()).unwrap();
+    let ns_admin = Admin::new(&plain().namespace(&ns)).unwrap();
+    for r in &sent {
+        let stored = plain_admin.view_message(&r.offset_msg_id).await.unwrap();
+        assert_eq!(stored.topic, wire_topic);
+        assert_eq!(stored.property("INSTANCE_ID"), Some(ns.as_str()));
+        let seen = ns_admin.view_message(&r.offset_msg_id).await.unwrap();
+        assert_eq!(seen.topic, topic);
+    }
+    plain_admin
+        .topic_route(&format!("%RETRY%{wire_group}"))
+        .await
+        .expect("the retry topic of the wrapped group exists");
+    ns_admin
+        .topic_route(&format!("%RETRY%{group}"))
+        .await
+        .expect("and a namespaced admin finds it by the plain name");
+    let progress = wait_for(LONG, || async {
+        plain_admin
+            .consume_progress(&wire_group, None)
+            .await
+            .ok()
+            .filter(|p| {
+                p.queues
+                    .iter()
+                    .filter(|q| q.queue.topic == wire_topic)
+                    .map(|q| q.consumer_offset)
+                    .sum::<i64>()
+                    == 4
+            })
+    })
+    .await
+    .expect("the broker has the wrapped group's offsets of the wrapped topic: 4 in all");
+    assert!(progress
+        .queues
+        .iter()
+        .all(|q| q.queue.topic == wire_topic || q.queue.topic == format!("%RETRY%{wire_group}")));
+    let seen = ns_admin.consume_progress(&group, None).await.unwrap();
+    assert_eq!(seen.group, group);
+    assert!(
+        seen.queues
+            .iter()
+            .all(|q| q.queue.topic == topic || q.queue.topic == format!("%RETRY%{group}")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        plain_admin
+            .consume_progress(&group, None)
+            .await
+            .map(|p| p.queues.len())
+            .unwrap_or(0),
+        0,
+        "the plain group is unknown to the broker"
+    );
+
+    // Query by key: the namespaced admin by the plain topic, the plain one by the wrapped.
+    let found = wait_for(Duration::from_secs(20), || async {
+        ns_admin
+            .query_message(&topic, "nskey", 64, 0, i64::MAX)
+            .await
+            .ok()
+            .filter(|f| f.len() == 4)
+    })
+    .await
+    .expect("four messages by key");
+    assert!(found.iter().all(|m| m.topic == topic));
+    let found = plain_admin
+        .query_message(&wire_topic, "nskey", 64, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(found.iter().all(|m| m.topic == wire_topic));
+    // Offsets by the plain topic.
+    let queues = ns_admin.queues(&topic).await.unwrap();
+    assert_eq!(queues.len(), 4);
+    let mut total = 0;
+    for q in &queues {
+        assert_eq!(q.topic, topic);
+        total += ns_admin.max_offset(q).await.unwrap();
+    }
+    assert_eq!(total, 4);
+
+    // A namespaced lite pull consumer reads the same four by the plain topic.
+    let lite = LitePullConsumer::builder(unique("cg_ns_lite"))
+        .client(namespaced(&ns))
+        .auto_commit(false)
+        .start()
+        .await
+        .unwrap();
+    let lite_queues = lite.queues(&topic).await.unwrap();
+    assert_eq!(lite_queues, queues, "the plain topic's queues");
+    lite.assign(lite_queues.clone()).await.unwrap();
+    assert_eq!(lite.assignment(), lite_queues);
+    for q in &lite_queues {
+        lite.seek_to_begin(q).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + LONG;
+    let mut pulled = Vec::new();
+    while pulled.len() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lite pull got {pulled:?}"
+        );
+        pulled.extend(lite.poll(Duration::from_secs(1)).await.unwrap());
+    }
+    assert_eq!(pulled.len(), 4);
+    assert!(pulled.iter().all(|m| m.topic == topic), "{pulled:?}");
+
+    lite.shutdown().await;
+    producer.shutdown().await;
+    consumer.shutdown().await;
+    plain_admin.close().await;
+    ns_admin.close().await;
+}
