@@ -256,3 +256,63 @@ async fn sent_messages_are_found_by_key_by_id_and_by_offsets() {
     producer.shutdown().await;
     admin.close().await;
 }
+
+/// `mqadmin topicStatus -t T` (`scripts/rocketmq admin`, the running version's tool), run in a
+/// scratch directory: (broker, queue id) → (min offset, max offset).
+async fn mqadmin_topic_status(topic: &str) -> BTreeMap<(String, i32), (i64, i64)> {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rocketmq");
+    let scratch = std::env::temp_dir().join(unique("rmq_mqadmin"));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let out = tokio::process::Command::new(&script)
+        .args(["admin", "topicStatus", "-n", &namesrv(), "-t", topic])
+        .current_dir(&scratch)
+        .output()
+        .await
+        .expect("scripts/rocketmq runs");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "mqadmin failed: {stdout}");
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            match cols.as_slice() {
+                [broker, qid, min, max, ..] => Some((
+                    (broker.to_string(), qid.parse().ok()?),
+                    (min.parse().ok()?, max.parse().ok()?),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn min_and_max_offsets_are_what_mqadmin_topic_status_says() {
+    let admin = Admin::new(&config()).unwrap();
+    let topic = unique("AdminStatus");
+    create_on_cluster(&admin, &topic, 3).await;
+    let producer = Producer::builder(unique("pg_status"))
+        .client(config())
+        .start()
+        .await
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .send(Message::new(&topic, format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    producer.shutdown().await;
+    let mut ours = BTreeMap::new();
+    for q in admin.queues(&topic).await.unwrap() {
+        let min = admin.min_offset(&q).await.unwrap();
+        let max = admin.max_offset(&q).await.unwrap();
+        ours.insert((q.broker_name.clone(), q.queue_id), (min, max));
+    }
+    assert_eq!(ours.values().map(|(_, max)| max).sum::<i64>(), 10);
+    assert_eq!(mqadmin_topic_status(&topic).await, ours);
+    admin.close().await;
+}

@@ -228,3 +228,61 @@ async fn namespaced_clients_see_plain_names_and_the_broker_the_wrapped_ones() {
     plain_admin.close().await;
     ns_admin.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_queue_and_selector_sends_are_wrapped_on_the_wire_and_plain_in_results() {
+    let api = api().await;
+    let ns = unique("nsb").replace('_', "-");
+    let topic = unique("NsSends");
+    let wire_topic = format!("{ns}%{topic}");
+    create_topic_on(&api, &[broker_a()], &wire_topic, 2).await;
+    let producer = Producer::builder(unique("pg_nsb"))
+        .client(namespaced(&ns))
+        .start()
+        .await
+        .unwrap();
+    let mut results = Vec::new();
+    results.push(
+        producer
+            .send_batch(vec![
+                Message::new(&topic, "batch-0"),
+                Message::new(&topic, "batch-1"),
+            ])
+            .await
+            .unwrap(),
+    );
+    let queue = MessageQueue::new(&topic, "broker-a", 1);
+    let to_queue = producer
+        .send_to_queue(Message::new(&topic, "to-queue"), &queue)
+        .await
+        .unwrap();
+    assert_eq!(to_queue.queue, queue);
+    results.push(to_queue);
+    let selected = producer
+        .send_with_selector(
+            Message::new(&topic, "selected"),
+            &rmq::SelectByHash,
+            "order-1",
+        )
+        .await
+        .unwrap();
+    results.push(selected);
+    let plain_admin = Admin::new(&plain()).unwrap();
+    for r in &results {
+        assert_eq!(r.queue.topic, topic, "{r:?}");
+        for id in r.offset_msg_id.split(',') {
+            let stored = plain_admin.view_message(id).await.unwrap();
+            assert_eq!(stored.topic, wire_topic, "{id}");
+        }
+    }
+    let total: i64 = {
+        let mut sum = 0;
+        for q in plain_admin.queues(&wire_topic).await.unwrap() {
+            sum += plain_admin.max_offset(&q).await.unwrap();
+        }
+        sum
+    };
+    assert_eq!(total, 4, "two in the batch, one to a queue, one selected");
+    producer.shutdown().await;
+    plain_admin.close().await;
+}
