@@ -286,3 +286,56 @@ async fn batch_queue_and_selector_sends_are_wrapped_on_the_wire_and_plain_in_res
     producer.shutdown().await;
     plain_admin.close().await;
 }
+
+/// Java's own (non-namespaced) lite pull consumer, `scripts/java-consume`, reads `<ns>%<topic>`:
+/// the messages a namespaced Rust producer sent to the plain topic, under the wrapped topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plain_java_consumer_reads_the_wrapped_topic() {
+    let api = api().await;
+    let ns = unique("nsj").replace('_', "-");
+    let topic = unique("NsJava");
+    let wire_topic = format!("{ns}%{topic}");
+    create_topic_on(&api, &[broker_a()], &wire_topic, 2).await;
+    let producer = Producer::builder(unique("pg_nsj"))
+        .client(namespaced(&ns))
+        .start()
+        .await
+        .unwrap();
+    let mut sent = BTreeSet::new();
+    for i in 0..3 {
+        let r = producer
+            .send(Message::new(&topic, format!("java-{i}")))
+            .await
+            .unwrap();
+        sent.insert(r.msg_id);
+    }
+    producer.shutdown().await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/java-consume");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(common::broker::version())
+        .arg(namesrv())
+        .arg(&wire_topic)
+        .arg("3")
+        .arg("60000")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .expect("scripts/java-consume runs (needs a JDK and Maven)");
+    assert!(
+        out.status.success(),
+        "Java consumer failed: {:?}",
+        out.status
+    );
+    let mut got = BTreeSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        if !line.starts_with('{') {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["topic"], wire_topic.as_str(), "{v}");
+        got.insert(v["msg_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(got, sent);
+}
