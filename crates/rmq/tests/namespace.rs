@@ -339,3 +339,75 @@ async fn a_plain_java_consumer_reads_the_wrapped_topic() {
     }
     assert_eq!(got, sent);
 }
+
+/// Pop (5.x): a namespaced pop consumer pops `<ns>%<topic>` as `<ns>%<group>`; the handler sees
+/// the plain topic, also for a message that came back through the pop retry topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_namespaced_pop_consumer_sees_plain_names() {
+    if common::broker::is_v4() {
+        println!(
+            "skipped on RocketMQ {}: pop needs a 5.x broker",
+            common::broker::version()
+        );
+        return;
+    }
+    let api = api().await;
+    let ns = unique("nsp").replace('_', "-");
+    let topic = unique("NsPop");
+    let group = unique("cg_nsp");
+    let wire_topic = format!("{ns}%{topic}");
+    let wire_group = format!("{ns}%{group}");
+    create_topic_on(&api, &[broker_a(), broker_b()], &wire_topic, 2).await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(MessageQueue, MessageExt)>();
+    let consumer = PushConsumer::builder(&group)
+        .client(namespaced(&ns))
+        .subscribe(&topic, "*")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .pop(rmq::PopOptions::new())
+        .handler(move |messages, context| {
+            let tx = tx.clone();
+            async move {
+                let mut result = ConsumeResult::Success;
+                for m in messages {
+                    if m.body.as_ref() == b"pop-retry" && m.reconsume_times == 0 {
+                        result = ConsumeResult::Later { delay_level: 1 };
+                    }
+                    let _ = tx.send((context.queue.clone(), m));
+                }
+                result
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(consumer.group(), wire_group);
+    let producer = Producer::builder(unique("pg_nsp"))
+        .client(namespaced(&ns))
+        .start()
+        .await
+        .unwrap();
+    for body in ["pop-plain", "pop-retry"] {
+        producer.send(Message::new(&topic, body)).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match tokio::time::timeout(LONG, rx.recv()).await {
+            Ok(Some(d)) => got.push(d),
+            _ => panic!("only {} of 3 pop deliveries arrived: {got:?}", got.len()),
+        }
+    }
+    for (queue, m) in &got {
+        assert_eq!(m.topic, topic, "the handler sees the plain topic");
+        assert!(
+            !queue.topic.contains(&format!("{ns}%")),
+            "the context queue carries no namespace: {queue:?}"
+        );
+    }
+    let again = got
+        .iter()
+        .filter(|(_, m)| m.body.as_ref() == b"pop-retry")
+        .count();
+    assert_eq!(again, 2, "the retried message came back once");
+    producer.shutdown().await;
+    consumer.shutdown().await;
+}
