@@ -182,6 +182,18 @@ async fn sent_messages_are_found_by_key_by_id_and_by_offsets() {
     assert!(found
         .windows(2)
         .all(|w| w[0].store_timestamp <= w[1].store_timestamp));
+    // By the client-side id (UNIQ_KEY): exactly that message.
+    for r in &sent {
+        let m = admin.query_message_by_id(&topic, &r.msg_id).await.unwrap();
+        assert_eq!(m.offset_msg_id, r.offset_msg_id);
+        assert_eq!(m.topic, topic);
+    }
+    assert!(matches!(
+        admin
+            .query_message_by_id(&topic, "0A0B0C0D0000000000000000000000000000")
+            .await,
+        Err(Error::MessageNotFound { .. })
+    ));
     assert!(matches!(
         admin
             .query_message(&topic, &unique("nokey"), 64, 0, i64::MAX)

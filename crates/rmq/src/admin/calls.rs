@@ -228,6 +228,30 @@ impl Admin {
         begin_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<StoredMessage>> {
+        self.query(topic, key, max, begin_ms, end_ms, false).await
+    }
+
+    /// The stored message of `topic` with the client-side message id `msg_id`
+    /// ([`crate::SendResult::msg_id`], property `UNIQ_KEY`; Java `queryMessageByUniqKey`):
+    /// `QUERY_MESSAGE` by unique key to every broker of the route; of several copies (a
+    /// message sent again) the earliest stored.
+    ///
+    /// # Errors
+    /// As [`Admin::query_message`].
+    pub async fn query_message_by_id(&self, topic: &str, msg_id: &str) -> Result<StoredMessage> {
+        let mut found = self.query(topic, msg_id, 32, 0, i64::MAX, true).await?;
+        Ok(found.remove(0))
+    }
+
+    async fn query(
+        &self,
+        topic: &str,
+        key: &str,
+        max: i32,
+        begin_ms: i64,
+        end_ms: i64,
+        unique: bool,
+    ) -> Result<Vec<StoredMessage>> {
         check_topic_name(topic)?;
         check_property_text("message key", key)?;
         if max < 1 {
@@ -255,7 +279,7 @@ impl Admin {
             max_num: max,
             begin_timestamp: begin_ms,
             end_timestamp: end_ms,
-            unique_key_query: Some(false),
+            unique_key_query: Some(unique),
         };
         let answers = futures_util::future::join_all(
             addrs
@@ -272,9 +296,13 @@ impl Admin {
                     answered += 1;
                     found.extend(messages.into_iter().filter(|m| {
                         let matched = m.topic == wire_topic
-                            && m
-                                .property(property::KEYS)
-                                .is_some_and(|keys| keys.split(KEY_SEPARATOR).any(|k| k == key));
+                            && if unique {
+                                m.msg_id() == key
+                            } else {
+                                m.property(property::KEYS).is_some_and(|keys| {
+                                    keys.split(KEY_SEPARATOR).any(|k| k == key)
+                                })
+                            };
                         if !matched {
                             debug!(broker = %addr, msg_id = %m.offset_msg_id, "query hit another key or topic (hash collision)");
                         }
