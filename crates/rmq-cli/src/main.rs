@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TlsConfig, TopicRoute};
 
+mod admin_cmds;
 mod lag;
 mod lite_pull;
 mod request;
@@ -156,6 +157,28 @@ enum Command {
     TxSend {
         #[command(flatten)]
         args: tx_send::TxSendArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Find stored messages of a topic by message key (like `mqadmin queryMsgByKey`).
+    Query {
+        #[command(flatten)]
+        args: admin_cmds::QueryArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one stored message, body included, by its offset message id (like `mqadmin
+    /// queryMsgById`).
+    View {
+        #[command(flatten)]
+        args: admin_cmds::ViewArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Topic administration: `rmq topic create`.
+    Topic {
+        #[command(subcommand)]
+        command: admin_cmds::TopicCommand,
         #[command(flatten)]
         common: Common,
     },
@@ -833,6 +856,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::TxSend { args, common } => {
             let timeout = Duration::from_millis(common.timeout_ms);
             tx_send::run(&args, client_config(&common)?, timeout, common.json).await?
+        }
+        Command::Query { args, common } => {
+            let api = admin(&common)?;
+            let outcome = admin_cmds::query(&api, &args, common.json, message_json).await;
+            api.close().await;
+            outcome?
+        }
+        Command::View { args, common } => {
+            let api = admin(&common)?;
+            let outcome = admin_cmds::view(&api, &args, common.json, message_json).await;
+            api.close().await;
+            outcome?
+        }
+        Command::Topic { command, common } => {
+            let api = admin(&common)?;
+            let outcome = admin_cmds::topic(&api, &command, common.json).await;
+            api.close().await;
+            outcome?
         }
         Command::Producer {
             group,

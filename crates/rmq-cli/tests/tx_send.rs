@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rmq::{Admin, ClientConfig};
+use rmq::{Admin, ClientConfig, MessageQueue};
 
 fn namesrv() -> String {
     std::env::var("RMQ_NAMESRV").unwrap_or_else(|_| "127.0.0.1:9876".to_string())
@@ -46,7 +46,10 @@ async fn tx_send(topic: &str, group: &str, outcome: &str) -> (Option<i32>, serde
 async fn max_offset_reaches(admin: &Admin, topic: &str, want: i64) -> i64 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let max = admin.max_offset(&broker_a(), topic, 0).await.unwrap_or(-1);
+        let max = admin
+            .max_offset(&MessageQueue::new(topic, "broker-a", 0))
+            .await
+            .unwrap_or(-1);
         if max == want || tokio::time::Instant::now() >= deadline {
             return max;
         }
@@ -92,7 +95,10 @@ async fn tx_send_commits_rolls_back_and_commits_on_check() {
     assert_eq!(max_offset_reaches(&admin, &topic, 2).await, 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        admin.max_offset(&broker_a(), &topic, 0).await.unwrap(),
+        admin
+            .max_offset(&MessageQueue::new(&topic, "broker-a", 0))
+            .await
+            .unwrap(),
         2,
         "nothing else arrives later (no rollback, no second commit)"
     );

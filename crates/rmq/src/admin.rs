@@ -4,10 +4,14 @@
 
 use std::sync::Arc;
 
+use crate::client::validate::{without_namespace, wrap_namespace};
 use crate::client::{ClientApi, ClientConfig, MessageQueue};
-use crate::error::{Error, Result};
-use crate::protocol::{decode_offset_msg_id, CreateTopicRequestHeader, StoredMessage};
+use crate::error::Result;
 use crate::remoting::{ConnectionPool, ServerRequestHandler, UnsupportedRequests};
+
+mod calls;
+
+pub use calls::TopicTarget;
 
 pub use crate::protocol::{
     BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
@@ -51,6 +55,9 @@ pub struct QueueProgress {
 /// Administrative calls to the name servers and brokers of a [`ClientConfig`], on connections
 /// of its own (no client instance, no heartbeats). Each call takes at most the API timeout.
 ///
+/// With a [`ClientConfig::namespace`], topics and groups are given and returned without it:
+/// `admin.topic_route("T")` asks for `<ns>%T`, as Java's `NamespaceUtil` wraps names.
+///
 /// ```no_run
 /// # async fn demo() -> rmq::Result<()> {
 /// let admin = rmq::Admin::new(&rmq::ClientConfig::new().name_server("127.0.0.1:9876"))?;
@@ -64,13 +71,16 @@ pub struct QueueProgress {
 #[derive(Debug)]
 pub struct Admin {
     api: ClientApi,
+    /// The configuration's namespace: wrapped around every topic and group sent, removed from
+    /// every name returned.
+    namespace: Option<String>,
 }
 
 impl Admin {
     /// Admin calls with the settings of `config` (name servers, timeouts, hook).
     ///
     /// # Errors
-    /// [`Error::Validation`] for a bad setting or no name server.
+    /// [`crate::Error::Validation`] for a bad setting or no name server.
     pub fn new(config: &ClientConfig) -> Result<Self> {
         let resolved = config.validate()?;
         // Brokers may send requests on any connection; a tool answers them as a Java peer
@@ -83,7 +93,10 @@ impl Admin {
             resolved.name_servers,
             resolved.api_timeout,
         );
-        Ok(Self { api })
+        Ok(Self {
+            api,
+            namespace: config.namespace_value().map(str::to_string),
+        })
     }
 
     /// The name servers asked, in order.
@@ -102,11 +115,13 @@ impl Admin {
     /// The route of `topic`: its brokers and queues (`GET_ROUTEINFO_BY_TOPIC`).
     ///
     /// # Errors
-    /// [`Error::Server`] with `TOPIC_NOT_EXIST` when no name server knows it; transport
+    /// [`crate::Error::Server`] with `TOPIC_NOT_EXIST` when no name server knows it; transport
     /// errors.
     pub async fn topic_route(&self, topic: &str) -> Result<TopicRoute> {
         crate::client::validate::check_topic_name(topic)?;
-        self.api.topic_route(topic, self.api.deadline()).await
+        self.api
+            .topic_route(&self.wrap(topic), self.api.deadline())
+            .await
     }
 
     /// The producers of `group` connected to the broker at `broker_addr`
@@ -119,59 +134,9 @@ impl Admin {
         broker_addr: &str,
         group: &str,
     ) -> Result<ProducerConnection> {
-        self.api.producer_connections(broker_addr, group).await
-    }
-
-    /// Creates (or updates) `topic` with `queues` read and write queues on the broker at
-    /// `broker_addr` (`UPDATE_AND_CREATE_TOPIC`, as `mqadmin updateTopic`).
-    ///
-    /// # Errors
-    /// [`Error::Validation`] for a bad name or count; transport errors, or an error answer.
-    pub async fn create_topic(&self, broker_addr: &str, topic: &str, queues: i32) -> Result<()> {
-        crate::client::validate::check_send_topic(topic)?;
-        if !(1..=i32::from(u16::MAX)).contains(&queues) {
-            return Err(crate::error::ValidationError::OutOfRange {
-                field: "queue count",
-                expected: "between 1 and 65535",
-                got: queues.to_string(),
-            }
-            .into());
-        }
-        let header = CreateTopicRequestHeader {
-            topic: topic.to_string(),
-            default_topic: crate::client::validate::AUTO_CREATE_TOPIC.to_string(),
-            read_queue_nums: queues,
-            write_queue_nums: queues,
-            perm: Perm::READ | Perm::WRITE,
-            topic_filter_type: "SINGLE_TAG".to_string(),
-            topic_sys_flag: Some(0),
-            order: false,
-        };
-        self.api.create_topic(broker_addr, &header).await
-    }
-
-    /// The next offset to be written in a queue of the broker at `broker_addr`
-    /// (`GET_MAX_OFFSET`).
-    ///
-    /// # Errors
-    /// Transport errors, or an error answer.
-    pub async fn max_offset(&self, broker_addr: &str, topic: &str, queue_id: i32) -> Result<i64> {
-        self.api.max_offset(broker_addr, topic, queue_id).await
-    }
-
-    /// The stored message with an offset message id (the broker-side id of a
-    /// [`crate::SendResult`]), read from the broker the id names (`VIEW_MESSAGE_BY_ID`).
-    ///
-    /// # Errors
-    /// [`crate::ValidationError::InvalidMessageId`] when it is not an offset message id;
-    /// transport errors, or an error answer.
-    pub async fn view_message(&self, offset_msg_id: &str) -> Result<StoredMessage> {
-        let (addr, offset) = decode_offset_msg_id(offset_msg_id).map_err(|_| {
-            Error::from(crate::error::ValidationError::InvalidMessageId(
-                offset_msg_id.to_string(),
-            ))
-        })?;
-        self.api.view_message(&addr.to_string(), offset, None).await
+        self.api
+            .producer_connections(broker_addr, &self.wrap(group))
+            .await
     }
 
     /// The consume progress of `group`, as `mqadmin consumerProgress` shows it: for every
@@ -183,7 +148,7 @@ impl Admin {
     /// know nothing of gives an empty result.
     ///
     /// # Errors
-    /// [`Error::Validation`] for a bad group or topic name; [`Error::Server`] with
+    /// [`crate::Error::Validation`] for a bad group or topic name; [`crate::Error::Server`] with
     /// `TOPIC_NOT_EXIST` when no route of the retry topic (or `topic`) exists; transport
     /// errors or an error answer of any broker (a partial answer would understate the lag).
     pub async fn consume_progress(
@@ -195,6 +160,10 @@ impl Admin {
         if let Some(topic) = topic {
             crate::client::validate::check_topic_name(topic)?;
         }
+        let user_group = group;
+        let group = &self.wrap(group);
+        let topic = topic.map(|t| self.wrap(t));
+        let topic = topic.as_deref();
         let mut route_topics = vec![crate::client::validate::retry_topic(group)];
         if let Some(topic) = topic {
             route_topics.push(topic.to_string());
@@ -232,7 +201,7 @@ impl Admin {
         }))
         .await;
         let mut progress = ConsumeProgress {
-            group: group.to_string(),
+            group: user_group.to_string(),
             queues: Vec::new(),
             total_lag: 0,
             consume_tps: 0.0,
@@ -242,7 +211,11 @@ impl Admin {
             progress.consume_tps += stats.consume_tps;
             for (key, offsets) in stats.offset_table {
                 progress.queues.push(QueueProgress {
-                    queue: MessageQueue::new(key.topic, key.broker_name, key.queue_id),
+                    queue: MessageQueue::new(
+                        without_namespace(self.namespace.as_deref(), &key.topic),
+                        key.broker_name,
+                        key.queue_id,
+                    ),
                     broker_offset: offsets.broker_offset,
                     consumer_offset: offsets.consumer_offset,
                     pull_offset: offsets.pull_offset,
@@ -261,5 +234,10 @@ impl Admin {
     /// Closes every connection. Idempotent.
     pub async fn close(&self) {
         self.api.close().await;
+    }
+
+    /// `name` in this admin's namespace, as it goes on the wire.
+    fn wrap(&self, name: &str) -> String {
+        wrap_namespace(self.namespace.as_deref(), name)
     }
 }

@@ -211,6 +211,25 @@ pub enum Error {
         /// What the broker said.
         reason: String,
     },
+    /// An admin call named a topic no name server has a route of (`TOPIC_NOT_EXIST`).
+    #[error("topic {topic} does not exist")]
+    TopicNotFound {
+        /// The topic, as the caller named it.
+        topic: String,
+    },
+    /// An admin call named a cluster the name servers do not know, or one without masters.
+    #[error("cluster {cluster} does not exist or has no master")]
+    ClusterNotFound {
+        /// The cluster.
+        cluster: String,
+    },
+    /// An admin call found no stored message: no message under a key, or none at an offset
+    /// message id.
+    #[error("message not found: {what}")]
+    MessageNotFound {
+        /// What was looked for.
+        what: String,
+    },
 }
 
 impl Error {
@@ -240,7 +259,10 @@ impl Error {
             | Self::OffsetOutOfRange { .. }
             | Self::PopNotSupported { .. }
             | Self::FilterRejected { .. }
-            | Self::Authentication { .. } => false,
+            | Self::Authentication { .. }
+            | Self::TopicNotFound { .. }
+            | Self::ClusterNotFound { .. }
+            | Self::MessageNotFound { .. } => false,
         }
     }
 

@@ -137,7 +137,7 @@ pub use admin::{
     Admin, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,
     TopicRoute,
 };
-pub use admin::{ConsumeProgress, QueueProgress};
+pub use admin::{ConsumeProgress, QueueProgress, TopicTarget};
 pub use client::{
     AddressServerConfig, ClientConfig, CommandView, Credentials, MessageQueue, RpcHook, TlsConfig,
 };

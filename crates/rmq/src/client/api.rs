@@ -624,6 +624,55 @@ impl ClientApi {
             .map_err(|e| Error::invalid_response(addr, format!("consume stats: {e}")))
     }
 
+    /// The store time (epoch ms) of the first message of a queue on the broker at `addr`
+    /// (`GET_EARLIEST_MSG_STORETIME`).
+    ///
+    /// # Errors
+    /// Transport errors or an error response (`SYSTEM_ERROR` for an empty queue).
+    pub async fn earliest_msg_store_time(
+        &self,
+        addr: &str,
+        topic: &str,
+        queue_id: i32,
+    ) -> Result<i64> {
+        let header = QueueOffsetRequestHeader {
+            topic: topic.to_string(),
+            queue_id,
+        };
+        let cmd = self.command(RequestCode::GET_EARLIEST_MSG_STORETIME, Some(&header));
+        let resp = expect_success(addr, self.invoke(addr, cmd, self.deadline()).await?)?;
+        let h: crate::protocol::EarliestMsgStoreTimeResponseHeader = resp
+            .decode_header()
+            .map_err(|e| Error::invalid_response(addr, e))?;
+        Ok(h.timestamp)
+    }
+
+    /// Stored messages indexed under a key at the broker at `addr` (`QUERY_MESSAGE`), with the
+    /// broker's index update time; an empty list when the broker has none (`QUERY_NOT_FOUND`).
+    /// The broker searches its index files, so this gets three times the API timeout, as
+    /// Java's.
+    ///
+    /// # Errors
+    /// Transport errors, another error answer, or a body that does not decode.
+    pub async fn query_message(
+        &self,
+        addr: &str,
+        header: &crate::protocol::QueryMessageRequestHeader,
+    ) -> Result<(Vec<StoredMessage>, i64)> {
+        let cmd = self.command(RequestCode::QUERY_MESSAGE, Some(header));
+        let resp = self.pool.request(addr, cmd, self.timeout * 3).await?;
+        if resp.response_code() == ResponseCode::QUERY_NOT_FOUND {
+            return Ok((Vec::new(), 0));
+        }
+        let resp = expect_success(addr, resp)?;
+        let h: crate::protocol::QueryMessageResponseHeader = resp
+            .decode_header()
+            .map_err(|e| Error::invalid_response(addr, e))?;
+        let messages = crate::protocol::decode_stored_messages(resp.body, InflateLimits::default())
+            .map_err(|e| Error::invalid_response(addr, format!("stored messages: {e}")))?;
+        Ok((messages, h.index_last_update_timestamp.unwrap_or(0)))
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close_all().await;

@@ -266,6 +266,49 @@ mod tests {
         assert_eq!(without_namespace(Some("ns2"), "ns1%TopicA"), "ns1%TopicA");
     }
 
+    /// The cases of Java's `NamespaceUtilTest` (5.3.3), plus the system-resource rules.
+    #[test]
+    fn namespace_util_cases_of_java() {
+        let ns = Some("MQ_INST_XXX");
+        let wrong = Some("MQ_INST_XXX1");
+        assert_eq!(without_namespace(ns, "MQ_INST_XXX%TOPIC_XXX"), "TOPIC_XXX");
+        assert_eq!(without_namespace(ns, "MQ_INST_XXX%GID_XXX"), "GID_XXX");
+        assert_eq!(
+            without_namespace(ns, "%RETRY%MQ_INST_XXX%GID_XXX"),
+            "%RETRY%GID_XXX"
+        );
+        assert_eq!(
+            without_namespace(wrong, "%RETRY%MQ_INST_XXX%GID_XXX"),
+            "%RETRY%MQ_INST_XXX%GID_XXX"
+        );
+        let topic = wrap_namespace(ns, "TOPIC_XXX");
+        assert_eq!(topic, "MQ_INST_XXX%TOPIC_XXX");
+        assert_eq!(wrap_namespace(ns, &topic), topic, "wrapping twice is a no-op");
+        let retry = wrap_namespace(ns, "%RETRY%GID_XXX");
+        assert_eq!(retry, "%RETRY%MQ_INST_XXX%GID_XXX");
+        assert_eq!(wrap_namespace(ns, &retry), retry);
+        let dlq = wrap_namespace(ns, "%DLQ%GID_XXX");
+        assert_eq!(dlq, "%DLQ%MQ_INST_XXX%GID_XXX");
+        assert_eq!(wrap_namespace(ns, &dlq), dlq);
+        assert_eq!(without_namespace(ns, &dlq), "%DLQ%GID_XXX");
+        // System resources are never wrapped: the topic set, the `rmq_sys_` prefix and
+        // `CID_RMQ_SYS_` groups (`isSystemResource`).
+        for system in SYSTEM_TOPICS {
+            assert_eq!(wrap_namespace(ns, system), *system);
+        }
+        assert_eq!(wrap_namespace(ns, "rmq_sys_topic"), "rmq_sys_topic");
+        assert_eq!(wrap_namespace(ns, "CID_RMQ_SYS_TRANS"), "CID_RMQ_SYS_TRANS");
+        // Another namespace's name is wrapped again (Java only checks its own prefix).
+        assert_eq!(wrap_namespace(ns, "other%T"), "MQ_INST_XXX%other%T");
+        // The consumer's retry topic is the wrapped group's (`MixAll.getRetryTopic` of the
+        // namespaced group, as `wrapNamespaceAndRetry`), and unwraps to the plain one.
+        let group = wrap_namespace(ns, "GID_XXX");
+        assert_eq!(retry_topic(&group), "%RETRY%MQ_INST_XXX%GID_XXX");
+        assert_eq!(without_namespace(ns, &retry_topic(&group)), "%RETRY%GID_XXX");
+        assert_eq!(without_namespace(ns, ""), "");
+        assert_eq!(wrap_namespace(ns, ""), "");
+    }
+
     #[test]
     fn group_rules() {
         assert_eq!(check_producer_group(""), Err(ValidationError::GroupBlank));

@@ -675,3 +675,41 @@ command_header! {
         pub store_timestamp: i64 => "storeTimestamp",
     }
 }
+
+command_header! {
+    /// `QUERY_MESSAGE` (12) request: stored messages of `topic` indexed under `key` in a time
+    /// range (`QueryMessageRequestHeader`; the ext field `_UNIQUE_KEY_QUERY` rides along).
+    pub struct QueryMessageRequestHeader {
+        /// Topic.
+        pub topic: String => "topic",
+        /// The index key (a message key, or a `UNIQ_KEY` for a unique-key query).
+        pub key: String => "key",
+        /// Most messages to return.
+        pub max_num: i32 => "maxNum",
+        /// Start of the store-time range, epoch ms.
+        pub begin_timestamp: i64 => "beginTimestamp",
+        /// End of the store-time range, epoch ms.
+        pub end_timestamp: i64 => "endTimestamp",
+        /// `"true"` for a query by `UNIQ_KEY` (`MixAll.UNIQUE_MSG_QUERY_FLAG`).
+        pub unique_key_query: Option<bool> => "_UNIQUE_KEY_QUERY",
+    }
+}
+
+command_header! {
+    /// Response of `QUERY_MESSAGE` (`QueryMessageResponseHeader`).
+    pub struct QueryMessageResponseHeader {
+        /// When the broker's index was last updated, epoch ms.
+        pub index_last_update_timestamp: Option<i64> => "indexLastUpdateTimestamp",
+        /// Commit-log offset the index was last updated at.
+        pub index_last_update_phyoffset: Option<i64> => "indexLastUpdatePhyoffset",
+    }
+}
+
+command_header! {
+    /// Response of `GET_EARLIEST_MSG_STORETIME` (32; the request is a
+    /// [`QueueOffsetRequestHeader`]).
+    pub struct EarliestMsgStoreTimeResponseHeader {
+        /// Store time of the queue's first message, epoch ms.
+        pub timestamp: i64 => "timestamp",
+    }
+}

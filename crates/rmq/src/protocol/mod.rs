@@ -47,6 +47,9 @@ pub use header::{
     ViewMessageRequestHeader,
     GetConsumeStatsRequestHeader,
 };
+pub use header::{
+    EarliestMsgStoreTimeResponseHeader, QueryMessageRequestHeader, QueryMessageResponseHeader,
+};
 pub use heartbeat::{HeartbeatData, ProducerData};
 pub use message::{
     decode_offset_msg_id, decode_properties, encode_properties, is_reserved_property, local_ip,
