@@ -55,6 +55,10 @@ struct Common {
     /// With --tls: accept any server certificate (self-signed development setups only).
     #[arg(long, global = true, conflicts_with = "tls_ca")]
     tls_insecure: bool,
+    /// Namespace wrapped around topics and groups on the wire (`<ns>%<name>`, as Java's
+    /// `NamespaceUtil`); output shows the plain names.
+    #[arg(long, global = true)]
+    namespace: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -197,11 +201,14 @@ enum Command {
 }
 
 /// The client settings every command uses: the name servers, the API timeout, the ACL
-/// credentials and TLS.
+/// credentials, TLS and the namespace.
 fn client_config(common: &Common) -> Result<ClientConfig> {
-    let config = ClientConfig::new()
+    let mut config = ClientConfig::new()
         .name_server(&name_servers(common)?)
         .api_timeout(Duration::from_millis(common.timeout_ms));
+    if let Some(namespace) = &common.namespace {
+        config = config.namespace(namespace);
+    }
     let config =
         match (&common.access_key, &common.secret_key) {
             (Some(ak), Some(sk)) => config.credentials(Credentials::new(ak, sk)),

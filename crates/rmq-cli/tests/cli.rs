@@ -236,3 +236,63 @@ fn an_unreachable_name_server_fails_with_its_cause_and_prints_no_answer() {
         );
     }
 }
+
+#[test]
+fn a_namespace_wraps_names_on_the_wire_and_output_shows_the_plain_ones() {
+    let topic = unique("CliNs");
+    let ns = "clins";
+    let out = rmq(&[
+        "send",
+        "--namesrv",
+        &namesrv(),
+        "--namespace",
+        ns,
+        "--topic",
+        &topic,
+        "--body",
+        "in ns",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(sent["topic"], topic.as_str(), "{sent}");
+    // The broker knows the wrapped topic only.
+    let wrapped = format!("{ns}%{topic}");
+    let out = rmq(&["route", &wrapped, "--namesrv", &namesrv()]);
+    assert!(
+        out.status.success(),
+        "the wrapped topic has a route: {out:?}"
+    );
+    let out = rmq(&["route", &topic, "--namesrv", &namesrv()]);
+    assert!(!out.status.success(), "the plain topic has none: {out:?}");
+
+    let out = rmq(&[
+        "consume",
+        "--namesrv",
+        &namesrv(),
+        "--namespace",
+        ns,
+        "--group",
+        &unique("cg_cli_ns"),
+        "--topic",
+        &topic,
+        "--from",
+        "first",
+        "--count",
+        "1",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let got: serde_json::Value = serde_json::from_slice(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .expect("one JSON object per message");
+    assert_eq!(got["topic"], topic.as_str(), "{got}");
+    assert_eq!(got["body"], "in ns", "{got}");
+}

@@ -1,5 +1,6 @@
 //! The crate's one clock helper and one source of randomness, used by every layer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -11,11 +12,20 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Wall-clock time in epoch nanoseconds, for names that must differ between starts.
+/// Wall-clock time in epoch nanoseconds, for names that must differ between starts: strictly
+/// increasing within the process, because two starts can read the same clock value (a coarse
+/// clock on a busy machine), and equal names would make two clients share one instance.
 pub(crate) fn now_nanos() -> u128 {
-    SystemTime::now()
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(now);
+    u128::from(now.max(previous.saturating_add(1)))
 }
 
 /// `now + d`, saturating far in the future instead of overflowing `Instant`.
@@ -45,5 +55,11 @@ mod tests {
         assert!(deadline_after(Duration::MAX) > Instant::now());
         assert!(random_below(0) == 0 && random_below(3) < 3);
         assert!(now_ms() > 1_600_000_000_000);
+    }
+
+    #[test]
+    fn instance_name_clock_never_repeats() {
+        let stamps: Vec<u128> = (0..10_000).map(|_| now_nanos()).collect();
+        assert!(stamps.windows(2).all(|w| w[1] > w[0]));
     }
 }
