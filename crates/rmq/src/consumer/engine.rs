@@ -65,8 +65,7 @@ const LOCAL_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// Pull bodies larger than this are decoded on a blocking thread.
 const INLINE_DECODE_LIMIT: usize = 64 * 1024;
 
-/// `PullSysFlag` bits.
-const FLAG_COMMIT_OFFSET: i32 = 0x1;
+/// `PullSysFlag` bit: the broker may hold the pull until messages arrive.
 const FLAG_SUSPEND: i32 = 0x2;
 
 /// One owned queue.
@@ -587,7 +586,7 @@ impl Engine {
                 }
             }
             state.last_pull_ms.store(now_ms(), Ordering::Relaxed);
-            let Some((addr, node)) = self.instance.broker_addr(&mq.broker_name, broker_id) else {
+            let Some((addr, _node)) = self.instance.broker_addr(&mq.broker_name, broker_id) else {
                 let _ = self
                     .instance
                     .update_topic_route(&mq.topic, self.instance.api().deadline())
@@ -597,24 +596,19 @@ impl Engine {
                 }
                 continue;
             };
-            // Broadcasting offsets live in the local file, never on the broker.
-            let commit = self
-                .offsets
-                .read(&mq)
-                .filter(|o| *o > 0 && node == MASTER_ID && !self.is_broadcasting());
+            // No commit offset rides on the pull (Java sets FLAG_COMMIT_OFFSET): the broker
+            // applies it on its pull threads and offset writes on others, so a pull still in
+            // its queue could overwrite the offset written at shutdown or when the queue was
+            // released with an older one, and the next owner would get messages again. The
+            // persist task and those writes carry every offset instead.
             let header = PullMessageRequestHeader {
                 consumer_group: self.group.clone(),
                 topic: mq.topic.clone(),
                 queue_id: mq.queue_id,
                 queue_offset: next_offset,
                 max_msg_nums: self.settings.pull_batch_size,
-                sys_flag: FLAG_SUSPEND
-                    | if commit.is_some() {
-                        FLAG_COMMIT_OFFSET
-                    } else {
-                        0
-                    },
-                commit_offset: commit.unwrap_or(0),
+                sys_flag: FLAG_SUSPEND,
+                commit_offset: 0,
                 suspend_timeout_millis: BROKER_SUSPEND.as_millis() as i64,
                 subscription: None,
                 sub_version: sub.sub_version(),
