@@ -267,13 +267,19 @@ impl Error {
     }
 
     /// Whether this is a timeout (connect, response or overall deadline), also as the last
-    /// error of exhausted retries.
+    /// error of exhausted retries. A connection closed because a request on it got no answer
+    /// in time ([`CloseReason::Unresponsive`]) counts too: every request waiting on it timed
+    /// out with that one.
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Timeout { .. }
             | Self::ConnectTimeout { .. }
             | Self::DeadlineExceeded { .. }
-            | Self::RequestTimeout { .. } => true,
+            | Self::RequestTimeout { .. }
+            | Self::ConnectionClosed {
+                reason: CloseReason::Unresponsive(_),
+                ..
+            } => true,
             Self::RetriesExhausted { last, .. } => last.is_timeout(),
             _ => false,
         }
