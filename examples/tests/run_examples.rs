@@ -376,3 +376,30 @@ fn request_requester_gets_the_reply_of_request_responder() {
     assert!(stdout.contains(r#"body="Hello world""#), "{stdout}");
     assert!(stdout.contains("sent: SEND_OK"), "{stdout}");
 }
+
+#[test]
+fn trace_message_traces_every_send_and_every_handler_call() {
+    let topic = unique("trace_message");
+    create_topic(&topic);
+    let group = unique("cg_trace_example");
+    let out = run_on("trace_message", &topic, &[("GROUP", &group)]);
+    let sent: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("SEND_OK"))
+        .filter_map(|l| l.split("msg_id=").nth(1))
+        .collect();
+    assert_eq!(sent.len(), 3, "{out}");
+    for id in &sent {
+        assert!(out.contains(&format!("received msg_id={id}")), "{out}");
+    }
+    // One event per send; a before and an after event per handler call.
+    assert!(
+        out.contains("producer traces: 3 recorded, 0 dropped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("consumer traces: 6 recorded, 0 dropped"),
+        "{out}"
+    );
+    assert!(!out.contains("0 trace messages sent"), "{out}");
+}

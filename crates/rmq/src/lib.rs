@@ -38,6 +38,9 @@
 //!   offsets, a group's lag ([`Admin::consume_progress`]) and stored messages ([`MessageExt`]).
 //! - **[`metrics`]**: producers and consumers publish counters, latency histograms and a
 //!   per-queue lag gauge through the `metrics` facade, for whatever recorder you install.
+//! - **Message trace** ([`TraceConfig`], off by default): producers and consumers record what
+//!   they sent and handled in Java's trace format to the trace topic, without ever waiting
+//!   for it.
 //!
 //! Errors are one [`Error`] type; everything rejected before the network is a
 //! [`ValidationError`]. [`Error::is_retriable`] and [`Error::is_timeout`] classify them.
@@ -140,6 +143,7 @@ pub use admin::{
 pub use admin::{ConsumeProgress, QueueProgress, TopicTarget};
 pub use client::{
     AddressServerConfig, ClientConfig, CommandView, Credentials, MessageQueue, RpcHook, TlsConfig,
+    TraceConfig, TraceStats,
 };
 pub use consumer::{
     AllocateStrategy, ConsumeContext, ConsumeFrom, ConsumeOrder, ConsumeResult, LitePullConsumer,

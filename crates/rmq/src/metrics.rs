@@ -16,6 +16,7 @@
 //! | `rmq_consumer_consumed_messages_total` | counter | messages | `group`, `topic`, `result` (`ok` / `failed`) | messages the handler finished: `ok` for success, `failed` for "later" (and a panic or timeout) |
 //! | `rmq_consumer_consume_latency_seconds` | histogram | seconds | `group`, `topic` | one handler call (one batch) |
 //! | `rmq_consumer_lag_messages` | gauge | messages | `group`, `topic`, `broker`, `queue` | per owned queue: the broker's max offset (from each pull answer) minus the consumer's offset |
+//! | `rmq_trace_dropped_total` | counter | events | — | traced sends and handler calls whose trace records were dropped (message trace buffer full, or recorded after shutdown) |
 //!
 //! `topic` is the topic as sent on the wire (with the namespace, if any); a consumer's
 //! retry topic `%RETRY%<group>` appears as a topic of its own, as in Java's statistics.
@@ -38,6 +39,8 @@ pub const CONSUMER_CONSUME_LATENCY: &str = "rmq_consumer_consume_latency_seconds
 /// Gauge (messages): broker max offset minus consumer offset per queue, by `group`, `topic`,
 /// `broker` and `queue`.
 pub const CONSUMER_LAG: &str = "rmq_consumer_lag_messages";
+/// Counter: traced events whose records were dropped (message trace buffer full).
+pub const TRACE_DROPPED: &str = "rmq_trace_dropped_total";
 
 /// `result` label value of a success.
 const OK: &str = "ok";
@@ -83,6 +86,11 @@ pub fn describe() {
         Unit::Count,
         "Broker max offset minus consumer offset, per queue"
     );
+    describe_counter!(
+        TRACE_DROPPED,
+        Unit::Count,
+        "Traced events dropped because the trace buffer was full"
+    );
 }
 
 fn result_label(ok: bool) -> &'static str {
@@ -99,6 +107,11 @@ pub(crate) fn record_send(topic: &str, ok: bool, elapsed: Duration) {
         .increment(1);
     ::metrics::histogram!(PRODUCER_SEND_LATENCY, "topic" => topic.to_string())
         .record(elapsed.as_secs_f64());
+}
+
+/// Counts one traced event dropped by a message-trace dispatcher.
+pub(crate) fn record_trace_dropped() {
+    ::metrics::counter!(TRACE_DROPPED).increment(1);
 }
 
 /// Records the lag of one queue seen in a pull answer.

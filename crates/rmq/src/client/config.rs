@@ -329,6 +329,11 @@ impl ClientConfig {
         self
     }
 
+    /// The name servers given (none when they come from `NAMESRV_ADDR` or an address server).
+    pub(crate) fn name_servers_value(&self) -> &[String] {
+        &self.name_servers
+    }
+
     /// The namespace, if one is set and not empty.
     pub(crate) fn namespace_value(&self) -> Option<&str> {
         self.namespace.as_deref().filter(|n| !n.is_empty())

@@ -12,6 +12,7 @@ mod processor;
 mod request;
 mod route;
 mod tls;
+mod trace;
 pub mod validate;
 
 pub use acl::Credentials;
@@ -24,5 +25,8 @@ pub use members::{
     ConsumerMember, Member, MemberKind, Members, ProducerMember, TransactionCheck,
 };
 pub use tls::TlsConfig;
+pub use trace::{
+    TraceConfig, TraceDispatcher, TraceEvent, TraceStats, TraceTransport, TransportFuture,
+};
 pub use request::RequestTable;
 pub use route::{subscribe_queues, MessageQueue, TopicPublishInfo};

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -34,10 +34,12 @@ use super::offset::OffsetStore;
 use super::process_queue::ProcessQueue;
 use super::stats::ConsumerStats;
 use super::subscription::Subscription;
+use super::trace::ConsumeTrace;
 use super::types::{ConsumeContext, ConsumeResult, Handler, MessageModel, Settings};
 use crate::client::validate::{retry_topic, without_namespace, CLIENT_INNER_PRODUCER_GROUP};
 use crate::client::{
     subscribe_queues, ClientInstance, ConsumerMember, MemberKind, MessageQueue, TopicPublishInfo,
+    TraceDispatcher,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{
@@ -45,7 +47,8 @@ use crate::protocol::{
     unwrap_inner_batches, ConsumerSendMsgBackRequestHeader, InflateLimits,
     PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
     RemotingCommand, RequestCode, ResetOffsetRequestHeader, ResponseCode,
-    SendMessageRequestHeaderV2, StoredMessage, UpdateConsumerOffsetRequestHeader, MASTER_ID,
+    SendMessageRequestHeaderV2, StoredMessage, TraceConsumeCode, UpdateConsumerOffsetRequestHeader,
+    MASTER_ID,
 };
 use crate::remoting::HandlerFuture;
 use crate::util::{deadline_after, now_ms, random_below};
@@ -64,6 +67,9 @@ const REBALANCE_RETRY: Duration = Duration::from_secs(1);
 const LOCAL_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// Pull bodies larger than this are decoded on a blocking thread.
 const INLINE_DECODE_LIMIT: usize = 64 * 1024;
+
+/// Longest a shutdown waits for the trace records still buffered to be sent.
+const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// `PullSysFlag` bit: the broker may hold the pull until messages arrive.
 const FLAG_SUSPEND: i32 = 0x2;
@@ -133,6 +139,8 @@ pub(crate) struct Engine {
     stopping: AtomicBool,
     /// Java's consumer statistics (running info `statusTable`) and the metrics handles.
     pub(crate) stats: Arc<ConsumerStats>,
+    /// The message-trace dispatcher, when tracing (set once, before the services start).
+    pub(crate) trace: OnceLock<Arc<TraceDispatcher>>,
 }
 
 impl Engine {
@@ -174,6 +182,7 @@ impl Engine {
             started_ms: now_ms(),
             stopping: AtomicBool::new(false),
             stats,
+            trace: OnceLock::new(),
         }
     }
 
@@ -955,26 +964,40 @@ impl Engine {
                 mq.queue_id,
             ),
         };
+        let trace = self.trace.get().and_then(|dispatcher| {
+            ConsumeTrace::before(dispatcher, self.namespace.as_deref(), &self.group, &batch)
+        });
         let mut call = tokio::spawn((self.handler)(batch, context));
         let outcome = tokio::select! {
             r = tokio::time::timeout(self.settings.consume_timeout, &mut call) => r,
             _ = self.abort_handlers.cancelled() => {
+                // Stopped by shutdown: no end to trace (as Java for a dropped queue).
                 call.abort();
                 return ConsumeResult::later();
             }
         };
-        match outcome {
-            Ok(Ok(result)) => result,
+        let (result, code) = match outcome {
+            Ok(Ok(result)) => {
+                let code = match result {
+                    ConsumeResult::Success => TraceConsumeCode::Success,
+                    ConsumeResult::Later { .. } => TraceConsumeCode::Failed,
+                };
+                (result, code)
+            }
             Ok(Err(e)) => {
                 warn!(group = %self.group, queue = ?mq, error = %e, "handler panicked; the messages will be delivered again");
-                ConsumeResult::later()
+                (ConsumeResult::later(), TraceConsumeCode::Exception)
             }
             Err(_) => {
                 call.abort();
                 warn!(group = %self.group, queue = ?mq, timeout = ?self.settings.consume_timeout, "handler exceeded the consume timeout; the messages will be delivered again");
-                ConsumeResult::later()
+                (ConsumeResult::later(), TraceConsumeCode::Timeout)
             }
+        };
+        if let Some(trace) = trace {
+            trace.after(code);
         }
+        result
     }
 
     /// Sends a message back for a later retry: `CONSUMER_SEND_MSG_BACK` to the master that
@@ -1207,6 +1230,10 @@ impl Engine {
                 .await;
         }
         self.queues().clear();
+        if let Some(trace) = self.trace.get() {
+            // The handler calls above recorded their ends; those records still go out.
+            trace.shutdown(TRACE_FLUSH_LIMIT).await;
+        }
         self.instance.leave(MemberKind::Consumer, &self.group).await;
         info!(group = %self.group, "consumer shut down");
     }

@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -33,15 +33,18 @@ use super::fastjson::{parse_queue_keyed_offsets, queue_keyed_map};
 use super::offset::OffsetStore;
 use super::process_queue::ProcessQueue;
 use super::subscription::{Selector, Subscription, SUBSCRIBE_ALL};
+use super::trace::ConsumeTrace;
 use super::types::ConsumeFrom;
 use crate::client::validate::{
     check_consumer_group, check_topic_name, without_namespace, wrap_namespace,
 };
 use crate::client::{
     subscribe_queues, ClientConfig, ClientInstance, ConsumerMember, Member, MemberKind,
-    MessageQueue,
+    MessageQueue, TraceConfig, TraceDispatcher, TraceStats,
 };
 use crate::error::{Error, Result, ValidationError};
+use crate::producer::trace::{start_dispatcher, TraceKind};
+use crate::protocol::TraceConsumeCode;
 use crate::protocol::{
     decode_stored_messages, unwrap_inner_batches, InflateLimits, PullMessageRequestHeader,
     PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, RemotingCommand, RequestCode,
@@ -78,6 +81,9 @@ const INLINE_DECODE_LIMIT: usize = 64 * 1024;
 /// pull, so the broker filters without a registered subscription (assign mode needs that).
 const LITE_PULL_SYS_FLAG: i32 = 0x2 | 0x4 | 0x10;
 
+/// Longest a shutdown waits for the trace records still buffered to be sent.
+const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
 /// Lite pull settings; each names its Java field and default.
 #[derive(Debug, Clone)]
 struct LiteSettings {
@@ -101,6 +107,8 @@ struct LiteSettings {
     pull_threshold_size_for_queue: usize,
     /// `consumeMaxSpan` (2000): offset span held per queue.
     max_span: i64,
+    /// `enableMsgTrace` (off): message trace settings, when tracing.
+    trace: Option<TraceConfig>,
 }
 
 impl Default for LiteSettings {
@@ -116,6 +124,7 @@ impl Default for LiteSettings {
             pull_threshold_for_queue: 1000,
             pull_threshold_size_for_queue: 100 * 1024 * 1024,
             max_span: 2000,
+            trace: None,
         }
     }
 }
@@ -123,6 +132,9 @@ impl Default for LiteSettings {
 impl LiteSettings {
     /// Java's ranges (`checkConfig` and the setters), plus bounds for what Java leaves open.
     fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(trace) = &self.trace {
+            trace.validate()?;
+        }
         fn range(
             field: &'static str,
             expected: &'static str,
@@ -288,6 +300,8 @@ struct Inner {
     tasks: TaskTracker,
     started_ms: i64,
     stopping: AtomicBool,
+    /// The message-trace dispatcher, when tracing (set once, at start).
+    trace: OnceLock<Arc<TraceDispatcher>>,
 }
 
 /// A lite pull consumer (Java `DefaultLitePullConsumer`, clustering mode): the application
@@ -715,6 +729,11 @@ impl LitePullConsumer {
             .await
     }
 
+    /// The message-trace counts, when tracing ([`LitePullConsumerBuilder::trace`]).
+    pub fn trace_stats(&self) -> Option<TraceStats> {
+        self.inner.trace.get().map(|t| t.stats())
+    }
+
     /// Shuts down: stops every pull task, commits what poll returned (with auto-commit on)
     /// and writes every commit to its broker, waiting for the answers, then unregisters the
     /// group from every broker and leaves the client instance. No task is left running.
@@ -810,6 +829,15 @@ impl LitePullConsumerBuilder {
         self
     }
 
+    /// Turns message trace on (Java `enableMsgTrace`; off by default): each poll records a
+    /// `SubBefore` and a `SubAfter` record per message returned (success, as Java 5.x does),
+    /// sent in batches to the trace topic by a producer of their own. Recording never waits;
+    /// a full buffer drops and counts ([`LitePullConsumer::trace_stats`]).
+    pub fn trace(mut self, config: TraceConfig) -> Self {
+        self.settings.trace = Some(config);
+        self
+    }
+
     /// Starts the consumer: (a) checks the group and settings (typed errors, no network);
     /// (b) joins the client instance of this client id (`DEFAULT` becomes `PID#nanotime`) and
     /// registers the group; (c) starts the instance and sends a heartbeat
@@ -844,6 +872,7 @@ impl LitePullConsumerBuilder {
                 tasks: TaskTracker::new(),
                 started_ms: now_ms(),
                 stopping: AtomicBool::new(false),
+                trace: OnceLock::new(),
             });
             let member = Member::Consumer(Arc::new(LiteRegistration(Arc::downgrade(&inner))));
             (inner, member)
@@ -852,6 +881,17 @@ impl LitePullConsumerBuilder {
         let deadline = deadline_after(self.client.api_timeout_value());
         instance.start(deadline).await;
         let brokers = instance.heartbeat_all(deadline).await;
+        if let Some(config) = &inner.settings.trace {
+            match start_dispatcher(&self.group, TraceKind::Consume, &self.client, config).await {
+                Ok(dispatcher) => {
+                    let _ = inner.trace.set(dispatcher);
+                }
+                Err(e) => {
+                    inner.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
         // (d)
         inner.tasks.spawn(Arc::clone(&inner).rebalance_loop());
         if inner.settings.auto_commit {
@@ -1028,6 +1068,16 @@ impl Inner {
             tokio::pin!(ready);
             ready.as_mut().enable();
             if let Some(taken) = self.take(max) {
+                // Java 5.x traces a poll as a handler call that succeeded at once.
+                if let Some(dispatcher) = self.trace.get() {
+                    let group = &self.group;
+                    let namespace = self.namespace.as_deref();
+                    if let Some(trace) =
+                        ConsumeTrace::before(dispatcher, namespace, group, &taken.1)
+                    {
+                        trace.after(TraceConsumeCode::Success);
+                    }
+                }
                 return Ok(Some(taken));
             }
             tokio::select! {
@@ -1604,6 +1654,9 @@ impl Inner {
         let _ = self.persist().await;
         self.cache().clear();
         self.assignment().queues.clear();
+        if let Some(trace) = self.trace.get() {
+            trace.shutdown(TRACE_FLUSH_LIMIT).await;
+        }
         self.instance.leave(MemberKind::Consumer, &self.group).await;
         info!(group = %self.group, "lite pull consumer shut down");
     }

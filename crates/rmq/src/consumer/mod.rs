@@ -41,6 +41,7 @@ mod pop;
 mod process_queue;
 mod stats;
 mod subscription;
+mod trace;
 mod types;
 
 use std::future::Future;
@@ -62,8 +63,9 @@ use types::{Handler, Settings};
 use crate::client::validate::{
     check_consumer_group, check_topic_name, retry_topic, wrap_namespace,
 };
-use crate::client::{ClientConfig, ClientInstance, Member, MessageQueue};
+use crate::client::{ClientConfig, ClientInstance, Member, MessageQueue, TraceConfig, TraceStats};
 use crate::error::{Result, ValidationError};
+use crate::producer::trace::{start_dispatcher, TraceKind};
 use crate::protocol::StoredMessage;
 use crate::util::deadline_after;
 
@@ -115,6 +117,11 @@ impl PushConsumer {
     /// The next offset to consume of `queue` as this member knows it, if it owns the queue.
     pub fn committed_offset(&self, queue: &MessageQueue) -> Option<i64> {
         self.engine.offsets.read(queue)
+    }
+
+    /// The message-trace counts, when tracing ([`PushConsumerBuilder::trace`]).
+    pub fn trace_stats(&self) -> Option<TraceStats> {
+        self.engine.trace.get().map(|t| t.stats())
     }
 
     /// Rebalances now instead of at the next period (Java `rebalanceImmediately`).
@@ -328,6 +335,17 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// Turns message trace on (Java `enableMsgTrace`; off by default): every handler call
+    /// records one `SubBefore` record per message as it starts and one `SubAfter` record per
+    /// message as it ends (success, "later", a panic or the consume timeout), in Java's
+    /// `TraceDataEncoder` format, sent in batches to the trace topic by a producer of their
+    /// own (group `_INNER_TRACE_PRODUCER-<group>-CONSUME-<n>`). Recording never waits: when
+    /// the buffer is full the records are dropped and counted ([`PushConsumer::trace_stats`]).
+    pub fn trace(mut self, config: TraceConfig) -> Self {
+        self.settings.trace = Some(config);
+        self
+    }
+
     /// Starts the consumer, as Java's `DefaultMQPushConsumerImpl.start()`: (a) check the group,
     /// settings, subscriptions and handler (typed errors, no network); (b) add the group's
     /// retry subscription `%RETRY%<group>` (clustering only); (c) join the client instance of
@@ -433,6 +451,19 @@ impl PushConsumerBuilder {
         {
             engine.shutdown().await;
             return Err(e);
+        }
+        // The trace dispatcher, before any handler call can be traced.
+        if let Some(config) = &engine.settings.trace {
+            match start_dispatcher(&self.group, TraceKind::Consume, &self.client, config).await {
+                Ok(dispatcher) => {
+                    let _ = engine.trace.set(dispatcher);
+                }
+                Err(e) => {
+                    engine.shutdown().await;
+                    return Err(e);
+                }
+            }
+            debug!(step = "trace", group = %group, "trace dispatcher started");
         }
         // (f)
         engine.spawn_services();

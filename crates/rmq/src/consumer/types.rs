@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::allocate::AllocateStrategy;
-use crate::client::MessageQueue;
+use crate::client::{MessageQueue, TraceConfig};
 use crate::error::ValidationError;
 use crate::protocol::StoredMessage;
 
@@ -183,6 +183,8 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout: Duration,
     /// Pop consumption (5.x) instead of pull + client rebalance, when set.
     pub(crate) pop: Option<PopOptions>,
+    /// `enableMsgTrace` (off): message trace settings, when tracing.
+    pub(crate) trace: Option<TraceConfig>,
 }
 
 impl Default for Settings {
@@ -205,6 +207,7 @@ impl Default for Settings {
             persist_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             pop: None,
+            trace: None,
         }
     }
 }
@@ -225,6 +228,9 @@ impl Settings {
 
     /// Java's `checkConfig` ranges, plus ranges for what Java leaves unchecked.
     pub(crate) fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(trace) = &self.trace {
+            trace.validate()?;
+        }
         let range = |field, expected, ok: bool, got: String| {
             if ok {
                 Ok(())

@@ -162,4 +162,7 @@ pub struct SendResult {
     pub transaction_id: Option<String>,
     /// Broker region (`MSG_REGION`, default `DefaultRegion`).
     pub region_id: String,
+    /// Whether the broker wants this message traced (`TRACE_ON` not `false`; Java
+    /// `SendResult.isTraceOn`).
+    pub trace_on: bool,
 }

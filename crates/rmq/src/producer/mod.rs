@@ -6,12 +6,13 @@ mod message;
 mod request;
 mod selector;
 mod send;
+pub(crate) mod trace;
 mod transaction;
 mod transaction_send;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -30,8 +31,8 @@ use crate::client::validate::{
     check_producer_group, wrap_namespace, AUTO_CREATE_TOPIC, GROUP_MAX_LEN,
 };
 use crate::client::{
-    check_timeout, ClientConfig, ClientInstance, Member, MemberKind, ProducerMember,
-    TransactionCheck,
+    check_timeout, ClientConfig, ClientInstance, Member, MemberKind, ProducerMember, TraceConfig,
+    TraceDispatcher, TraceStats, TransactionCheck,
 };
 use crate::error::{Result, ValidationError};
 use crate::protocol::CompressionType;
@@ -51,6 +52,9 @@ pub enum ProducerState {
     /// Shut down; every send fails with [`crate::Error::Shutdown`].
     Shutdown,
 }
+
+/// Longest a shutdown waits for the trace records still buffered to be sent.
+const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Most transaction checks running or queued accepted.
 const MAX_CHECKS: usize = 100_000;
@@ -168,6 +172,7 @@ pub struct ProducerBuilder {
     on_check: Option<CheckCallback>,
     listener: Option<Arc<dyn DynListener>>,
     check_limits: CheckLimits,
+    trace: Option<TraceConfig>,
 }
 
 impl fmt::Debug for ProducerBuilder {
@@ -294,6 +299,17 @@ impl ProducerBuilder {
         self
     }
 
+    /// Turns message trace on (Java `enableMsgTrace`; off by default): after every send the
+    /// broker answered (not one-way sends), a `Pub` record, and for every transaction
+    /// decision an `EndTransaction` record, in Java's `TraceDataEncoder` format, go to the
+    /// trace topic in batches through a producer of their own (group
+    /// `_INNER_TRACE_PRODUCER-<group>-PRODUCE-<n>`). Recording never waits: when the buffer is
+    /// full the record is dropped and counted ([`Producer::trace_stats`]).
+    pub fn trace(mut self, config: TraceConfig) -> Self {
+        self.trace = Some(config);
+        self
+    }
+
     /// Called when a broker asks about a transaction of this producer's group
     /// (`CHECK_TRANSACTION_STATE`) and no [`ProducerBuilder::transaction_listener`] is set;
     /// nothing is answered. Runs off the connection's reader. Unstable: a test hook.
@@ -343,6 +359,9 @@ impl ProducerBuilder {
             }
             .into());
         }
+        if let Some(trace) = &self.trace {
+            trace.validate()?;
+        }
         let transactions = self
             .listener
             .map(|listener| Arc::new(Transactions::new(listener, limits)));
@@ -368,6 +387,7 @@ impl ProducerBuilder {
                 fault: LatencyFaultTolerance::new(),
                 message_permits: Semaphore::new(settings.max_in_flight_messages),
                 byte_permits: Semaphore::new(byte_permits),
+                trace: OnceLock::new(),
             });
             let member = Member::Producer(Arc::new(Registration(Arc::downgrade(&inner))));
             (inner, member)
@@ -397,8 +417,18 @@ impl ProducerBuilder {
             step = "heartbeat",
             brokers, "heartbeat sent to every known broker"
         );
+        let producer = Producer { inner };
+        // (k) the trace dispatcher, last, as Java's start() does.
+        if let Some(config) = &self.trace {
+            let plain = crate::client::validate::without_namespace(namespace.as_deref(), &group);
+            if let Err(e) = producer.start_trace(&plain, &self.client, config).await {
+                producer.shutdown().await;
+                return Err(e);
+            }
+            debug!(step = "trace", group = %group, "trace dispatcher started");
+        }
         info!(group = %group, client_id = %instance.client_id(), brokers, "producer started");
-        Ok(Producer { inner })
+        Ok(producer)
     }
 }
 
@@ -421,6 +451,8 @@ struct Inner {
     fault: LatencyFaultTolerance,
     message_permits: Semaphore,
     byte_permits: Semaphore,
+    /// The message-trace dispatcher, when tracing (set once, at the end of start).
+    trace: OnceLock<Arc<TraceDispatcher>>,
 }
 
 impl Inner {
@@ -441,7 +473,13 @@ impl ProducerMember for Registration {
             return;
         };
         if let Some(transactions) = &inner.transactions {
-            transactions.dispatch(check, Arc::clone(&inner.instance), inner.group.clone());
+            transactions.dispatch(
+                check,
+                Arc::clone(&inner.instance),
+                inner.group.clone(),
+                inner.namespace.clone(),
+                inner.trace.get().cloned(),
+            );
         } else if let Some(callback) = &inner.on_check {
             callback(check);
         } else {
@@ -487,6 +525,7 @@ impl Producer {
             on_check: None,
             listener: None,
             check_limits: CheckLimits::default(),
+            trace: None,
         }
     }
 
@@ -524,6 +563,11 @@ impl Producer {
             .unavailable_brokers(std::time::Instant::now());
         names.sort();
         names
+    }
+
+    /// The message-trace counts, when tracing ([`ProducerBuilder::trace`]).
+    pub fn trace_stats(&self) -> Option<TraceStats> {
+        self.inner.trace.get().map(|t| t.stats())
     }
 
     /// Whether two producers use the same client instance.
@@ -564,6 +608,10 @@ impl Producer {
         }
         if let Some(transactions) = &inner.transactions {
             transactions.shutdown().await;
+        }
+        if let Some(trace) = inner.trace.get() {
+            // What the sends above recorded still goes out.
+            trace.shutdown(TRACE_FLUSH_LIMIT).await;
         }
         inner
             .instance

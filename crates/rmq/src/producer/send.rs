@@ -27,12 +27,13 @@ use super::{
 use crate::client::validate::{
     check_property_text, check_send_topic, without_namespace, wrap_namespace,
 };
-use crate::client::{MessageQueue, TopicPublishInfo};
+use crate::client::{MessageQueue, TopicPublishInfo, TraceEvent};
 use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
     compress, encode_batch, encode_properties, is_reserved_property, property, sys_flag_for,
-    BatchEntry, BatchError, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeaderV2,
-    SendMessageResponseHeader, SysFlag, UniqIdGenerator,
+    BatchEntry, BatchError, PubTrace, RemotingCommand, RequestCode, ResponseCode,
+    SendMessageRequestHeaderV2, SendMessageResponseHeader, SysFlag, TraceMessageType, TraceRecord,
+    UniqIdGenerator, DEFAULT_TRACE_REGION,
 };
 use crate::util::{deadline_after, now_ms};
 
@@ -52,6 +53,15 @@ pub(super) struct Prepared {
     batch: bool,
     /// A reply (request–reply): sent with `SEND_REPLY_MESSAGE_V2`.
     reply: bool,
+    /// What a publish trace record needs beyond the result; only when tracing.
+    trace: Option<Box<PubTraceMeta>>,
+}
+
+/// The message's part of a publish trace record (Java `SendMessageTraceHookImpl`).
+pub(super) struct PubTraceMeta {
+    tags: Option<String>,
+    keys: Option<String>,
+    msg_type: TraceMessageType,
 }
 
 /// Permits for one send: released when the send ends, however it ends.
@@ -236,6 +246,18 @@ impl Inner {
         } else {
             wrap_namespace(self.namespace.as_deref(), &msg.topic)
         };
+        let trace = self.trace.get().is_some().then(|| {
+            let delayed = msg.delay_level > 0 || msg.deliver_time_ms.is_some();
+            Box::new(PubTraceMeta {
+                tags: msg.tags.clone(),
+                keys: (!msg.keys.is_empty()).then(|| msg.keys.join(" ")),
+                msg_type: if delayed {
+                    TraceMessageType::Delay
+                } else {
+                    TraceMessageType::Normal
+                },
+            })
+        });
         Ok(Prepared {
             topic,
             body,
@@ -245,6 +267,7 @@ impl Inner {
             uniq_keys: vec![uniq_key],
             batch: false,
             reply,
+            trace,
         })
     }
 
@@ -268,6 +291,9 @@ impl Inner {
             .into());
         }
         prepared.sys_flag |= SysFlag::TRANSACTION_PREPARED;
+        if let Some(meta) = &mut prepared.trace {
+            meta.msg_type = TraceMessageType::TransactionHalf;
+        }
         Ok(prepared)
     }
 
@@ -337,6 +363,14 @@ impl Inner {
             uniq_keys,
             batch: true,
             reply: false,
+            // Java traces a batch as one message without tags or keys.
+            trace: self.trace.get().is_some().then(|| {
+                Box::new(PubTraceMeta {
+                    tags: None,
+                    keys: None,
+                    msg_type: TraceMessageType::Normal,
+                })
+            }),
         })
     }
 
@@ -530,10 +564,54 @@ impl Inner {
             transaction_id: h.transaction_id,
             region_id: resp
                 .ext_fields
-                .get("MSG_REGION")
-                .unwrap_or("DefaultRegion")
+                .get(property::MSG_REGION)
+                .filter(|r| !r.is_empty())
+                .unwrap_or(DEFAULT_TRACE_REGION)
                 .to_string(),
+            trace_on: resp.ext_fields.get(property::TRACE_SWITCH) != Some("false"),
         })
+    }
+
+    /// Records the publish trace of an attempt the broker answered (Java
+    /// `SendMessageTraceHookImpl.sendMessageAfter`: not when the broker turned tracing off).
+    fn trace_publish(
+        &self,
+        prepared: &Prepared,
+        queue: &MessageQueue,
+        result: &SendResult,
+        started_ms: i64,
+        elapsed: std::time::Duration,
+    ) {
+        let (Some(trace), Some(meta)) = (self.trace.get(), &prepared.trace) else {
+            return;
+        };
+        if !result.trace_on {
+            return;
+        }
+        let topic = without_namespace(self.namespace.as_deref(), &prepared.topic);
+        let store_host = self
+            .instance
+            .master_addr(&queue.broker_name)
+            .unwrap_or_default();
+        let record = TraceRecord::Pub(PubTrace {
+            timestamp_ms: started_ms,
+            region_id: result.region_id.clone(),
+            group: without_namespace(self.namespace.as_deref(), &self.group),
+            topic: topic.clone(),
+            msg_id: result.msg_id.clone(),
+            tags: meta.tags.clone(),
+            keys: meta.keys.clone(),
+            store_host,
+            body_length: prepared.body.len(),
+            cost_ms: elapsed.as_millis() as u64,
+            msg_type: meta.msg_type,
+            offset_msg_id: result.offset_msg_id.clone(),
+            success: result.status == SendStatus::SendOk,
+        });
+        trace.record(TraceEvent {
+            topic,
+            records: vec![record],
+        });
     }
 
     /// [`Self::attempts`], its outcome published as metrics (once per send).
@@ -586,10 +664,12 @@ impl Inner {
             let attempt_deadline = now + left / (attempts - attempt + 1);
             made += 1;
             let started = std::time::Instant::now();
+            let started_ms = now_ms();
             let outcome = self.attempt(&queue, prepared, attempt_deadline).await;
             let elapsed = started.elapsed();
             match outcome {
                 Ok(result) => {
+                    self.trace_publish(prepared, &queue, &result, started_ms, elapsed);
                     self.fault.update(
                         &queue.broker_name,
                         elapsed,

@@ -25,9 +25,13 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::message::{Message, SendResult};
-use crate::client::{ClientInstance, TransactionCheck};
+use crate::client::validate::without_namespace;
+use crate::client::{ClientInstance, TraceDispatcher, TraceEvent, TransactionCheck};
 use crate::error::Result;
-use crate::protocol::{EndTransactionRequestHeader, RequestCode, StoredMessage};
+use crate::protocol::{
+    property, EndTransactionRequestHeader, EndTransactionTrace, RequestCode, StoredMessage,
+    TraceRecord, DEFAULT_TRACE_REGION,
+};
 
 /// What a [`TransactionListener`] may fail with; the transaction is then `UNKNOW` and the
 /// broker checks back later.
@@ -174,6 +178,49 @@ pub(super) async fn guarded(
     }
 }
 
+/// The `EndTransaction` trace of a decision (Java `EndTransactionTraceHookImpl`), recorded
+/// before `END_TRANSACTION` is written.
+pub(super) struct EndTrace<'a> {
+    pub(super) group: &'a str,
+    pub(super) namespace: Option<&'a str>,
+    pub(super) topic: &'a str,
+    pub(super) region_id: Option<&'a str>,
+    pub(super) msg_id: &'a str,
+    pub(super) tags: Option<&'a str>,
+    pub(super) keys: Option<String>,
+    pub(super) store_host: &'a str,
+    pub(super) transaction_id: Option<&'a str>,
+    pub(super) state: TransactionState,
+    pub(super) from_transaction_check: bool,
+}
+
+impl EndTrace<'_> {
+    pub(super) fn record(self, dispatcher: &TraceDispatcher) {
+        let topic = without_namespace(self.namespace, self.topic);
+        let record = TraceRecord::EndTransaction(EndTransactionTrace {
+            timestamp_ms: crate::util::now_ms(),
+            region_id: self
+                .region_id
+                .filter(|r| !r.is_empty())
+                .unwrap_or(DEFAULT_TRACE_REGION)
+                .to_string(),
+            group: without_namespace(self.namespace, self.group),
+            topic: topic.clone(),
+            msg_id: self.msg_id.to_string(),
+            tags: self.tags.map(str::to_string),
+            keys: self.keys,
+            store_host: self.store_host.to_string(),
+            transaction_id: self.transaction_id.map(str::to_string),
+            state: self.state.as_str(),
+            from_transaction_check: self.from_transaction_check,
+        });
+        dispatcher.record(TraceEvent {
+            topic,
+            records: vec![record],
+        });
+    }
+}
+
 /// Writes `END_TRANSACTION` (oneway) to `addr`.
 pub(super) async fn send_end(
     instance: &ClientInstance,
@@ -241,6 +288,8 @@ impl Transactions {
         check: TransactionCheck,
         instance: Arc<ClientInstance>,
         group: String,
+        namespace: Option<String>,
+        trace: Option<Arc<TraceDispatcher>>,
     ) {
         if self.cancel.is_cancelled() {
             debug!(group = %group, "transaction check after shutdown dropped");
@@ -265,7 +314,26 @@ impl Transactions {
                 () = cancel.cancelled() => None,
             };
             match decided {
-                Some((state, error)) => answer_check(check, state, error, &instance, &group).await,
+                Some((state, error)) => {
+                    if let Some(trace) = &trace {
+                        let message = &check.message;
+                        EndTrace {
+                            group: &group,
+                            namespace: namespace.as_deref(),
+                            topic: &message.topic,
+                            region_id: message.property(property::MSG_REGION),
+                            msg_id: message.msg_id(),
+                            tags: message.tags(),
+                            keys: message.keys().map(str::to_string),
+                            store_host: &check.broker_addr,
+                            transaction_id: check.header.transaction_id.as_deref(),
+                            state,
+                            from_transaction_check: true,
+                        }
+                        .record(trace);
+                    }
+                    answer_check(check, state, error, &instance, &group).await
+                }
                 None => debug!(group = %group, "transaction check cancelled by shutdown"),
             }
         });

@@ -3,7 +3,7 @@
 
 use tracing::{debug, info, warn};
 
-use super::transaction::{guarded, send_end, TransactionSendResult, TransactionState};
+use super::transaction::{guarded, send_end, EndTrace, TransactionSendResult, TransactionState};
 use super::{Message, Producer, SendStatus};
 use crate::client::validate::wrap_namespace;
 use crate::error::{Result, ValidationError};
@@ -78,6 +78,22 @@ impl Producer {
                 return false;
             }
         };
+        if let Some(trace) = inner.trace.get() {
+            EndTrace {
+                group: &inner.group,
+                namespace: inner.namespace.as_deref(),
+                topic: &msg.topic,
+                region_id: Some(&sent.region_id),
+                msg_id: &sent.msg_id,
+                tags: msg.tags.as_deref(),
+                keys: (!msg.keys.is_empty()).then(|| msg.keys.join(" ")),
+                store_host: &addr,
+                transaction_id: sent.transaction_id.as_deref().or(Some(&sent.msg_id)),
+                state,
+                from_transaction_check: false,
+            }
+            .record(trace);
+        }
         let header = EndTransactionRequestHeader {
             producer_group: inner.group.clone(),
             tran_state_table_offset: sent.queue_offset,

@@ -14,6 +14,7 @@ mod message;
 mod pop;
 mod route;
 mod stored;
+mod trace;
 
 pub use batch::{
     check_batch_rules, decode_batch, encode_batch, BatchEntry, BatchError, BatchMember,
@@ -68,6 +69,11 @@ pub use pop::{
 pub use stored::{
     decode_first_stored_message, decode_stored_messages, unwrap_inner_batches, InflateLimits,
     StoredMessage,
+};
+pub use trace::{
+    EndTransactionTrace, PubTrace, SubAfterTrace, SubBeforeTrace, TraceConsumeCode,
+    TraceMessageType, TraceRecord, DEFAULT_TRACE_REGION, DEFAULT_TRACE_TOPIC,
+    TRACE_FIELD_SEPARATOR, TRACE_RECORD_END,
 };
 pub use route::{
     parse_fastjson, BrokerData, ClientConnection, ClusterInfo, Perm, ProducerConnection, QueueData,

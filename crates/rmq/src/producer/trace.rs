@@ -1,0 +1,125 @@
+//! The producer that carries trace messages (Java's `AsyncTraceDispatcher` inner producer),
+//! and the dispatcher started with it, for producers and consumers alike.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info};
+
+use super::message::Message;
+use super::Producer;
+use crate::client::validate::GROUP_MAX_LEN;
+use crate::client::{ClientConfig, TraceConfig, TraceDispatcher, TraceTransport, TransportFuture};
+use crate::error::{Error, Result, ValidationError};
+
+/// Group prefix of trace producers (`TraceConstants.GROUP_NAME_PREFIX`).
+const TRACE_GROUP_PREFIX: &str = "_INNER_TRACE_PRODUCER";
+
+/// Instance name of trace producers, followed by the name-server list
+/// (`TraceConstants.TRACE_INSTANCE_NAME`): every trace producer of a process that talks to the
+/// same name servers shares one client instance, as in Java.
+const TRACE_INSTANCE_NAME: &str = "PID_CLIENT_INNER_TRACE_PRODUCER";
+
+/// Send timeout of trace messages (Java: 5 s).
+const TRACE_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Numbers trace producer groups, process-wide (Java's `COUNTER`).
+static TRACE_PRODUCERS: AtomicU64 = AtomicU64::new(0);
+
+/// Whose events a dispatcher traces (Java `Type`), part of its producer's group name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TraceKind {
+    /// A producer's sends and transactions.
+    Produce,
+    /// A consumer's handler calls.
+    Consume,
+}
+
+impl TraceKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Produce => "PRODUCE",
+            Self::Consume => "CONSUME",
+        }
+    }
+}
+
+/// A trace producer as the dispatcher's transport.
+struct TraceProducer(Producer);
+
+impl TraceTransport for TraceProducer {
+    fn send(&self, topic: &str, body: String, keys: Vec<String>) -> TransportFuture {
+        let producer = self.0.clone();
+        let message = keys
+            .into_iter()
+            .fold(Message::new(topic, body), Message::with_key);
+        Box::pin(async move { producer.send(message).await.map(drop) })
+    }
+
+    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let producer = self.0.clone();
+        Box::pin(async move { producer.shutdown().await })
+    }
+}
+
+impl Producer {
+    /// Starts this producer's trace dispatcher (the last step of its start).
+    pub(super) async fn start_trace(
+        &self,
+        host_group: &str,
+        client: &ClientConfig,
+        config: &TraceConfig,
+    ) -> Result<()> {
+        let dispatcher = start_dispatcher(host_group, TraceKind::Produce, client, config).await?;
+        let _ = self.inner.trace.set(dispatcher);
+        Ok(())
+    }
+}
+
+/// Starts a trace producer for `host_group` (without namespace) with the host's client
+/// settings, and a dispatcher that sends through it (Java `AsyncTraceDispatcher.start`).
+///
+/// # Errors
+/// What starting the trace producer fails with (its settings are the host's).
+pub(crate) async fn start_dispatcher(
+    host_group: &str,
+    kind: TraceKind,
+    client: &ClientConfig,
+    config: &TraceConfig,
+) -> Result<Arc<TraceDispatcher>> {
+    let number = TRACE_PRODUCERS.fetch_add(1, Ordering::Relaxed) + 1;
+    let suffix = format!("-{}-{number}", kind.name());
+    // Long host groups are cut so the trace group stays a legal group name.
+    let room = GROUP_MAX_LEN.saturating_sub(TRACE_GROUP_PREFIX.len() + 1 + suffix.len());
+    let host: String = host_group.chars().take(room).collect();
+    let group = format!("{TRACE_GROUP_PREFIX}-{host}{suffix}");
+    let instance = match client.name_servers_value() {
+        [] => TRACE_INSTANCE_NAME.to_string(),
+        list => format!("{TRACE_INSTANCE_NAME}_{}", list.join(";")),
+    };
+    let start = |instance_name: String| {
+        Producer::builder(group.clone())
+            .client(client.clone().instance_name(instance_name))
+            .send_timeout(TRACE_SEND_TIMEOUT)
+            .start()
+    };
+    // Boxed: this runs inside `ProducerBuilder::start`.
+    let producer = match Box::pin(start(instance.clone())).await {
+        // Another host of this process uses other instance settings (credentials, TLS …)
+        // with the same name servers: its trace producers keep their instance, ours gets one
+        // of its own.
+        Err(Error::Validation(ValidationError::ClientIdInUse { .. })) => {
+            debug!(group = %group, "trace instance in use with other settings; using one of our own");
+            Box::pin(start(format!("{instance}_{number}"))).await?
+        }
+        other => other?,
+    };
+    info!(host_group, trace_group = %group, topic = config.topic_name(), "message trace started");
+    Ok(TraceDispatcher::start(
+        config,
+        Arc::new(TraceProducer(producer)),
+    ))
+}
