@@ -285,6 +285,18 @@ impl Error {
         }
     }
 
+    /// Whether the peer could not be reached or dropped the connection (connect failure,
+    /// connect timeout, connection closed), as opposed to an answer or a slow one.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::ConnectionClosed { .. } => {
+                true
+            }
+            Self::RetriesExhausted { last, .. } => last.is_unreachable(),
+            _ => false,
+        }
+    }
+
     /// The server's response code, for [`Error::Server`] (also as the last error of
     /// exhausted retries).
     pub fn response_code(&self) -> Option<ResponseCode> {

@@ -69,6 +69,9 @@ pub struct ClientInstance {
     publish: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     /// Serializes route updates so two refreshes never interleave table changes.
     route_update: tokio::sync::Mutex<()>,
+    /// When each topic's route was last looked up because one of its brokers could not be
+    /// reached (ms since the epoch), to do that at most once a second per topic.
+    failure_refreshes: Mutex<HashMap<String, i64>>,
     /// Topics consumers subscribe to: their routes are refreshed like the publish table's.
     subscribed: RwLock<BTreeSet<String>>,
     /// Bumped on every route change, so consumers can rebalance at once (a topic that gained
@@ -201,6 +204,7 @@ impl ClientInstance {
             brokers: RwLock::default(),
             publish: RwLock::default(),
             route_update: tokio::sync::Mutex::new(()),
+            failure_refreshes: Mutex::default(),
             subscribed: RwLock::default(),
             route_changes: tokio::sync::watch::Sender::new(0),
             token: CancellationToken::new(),
@@ -481,6 +485,34 @@ impl ClientInstance {
     pub async fn update_topic_route(&self, topic: &str, deadline: Instant) -> Result<bool> {
         let _serial = self.route_update.lock().await;
         self.update_topic_route_locked(topic, deadline).await
+    }
+
+    /// A broker of `topic` could not be reached: looks the route up again now, at most once a
+    /// second per topic, instead of waiting for the periodic refresh (up to 30 s). A crashed
+    /// master leaves the route at once (the name server sees its connection close), so
+    /// consumers move to its slave within about a second, and a restarted broker is found as
+    /// soon as it registered.
+    pub async fn refresh_route_after_failure(&self, topic: &str) {
+        let now = crate::util::now_ms();
+        {
+            let mut last = self
+                .failure_refreshes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.get(topic).is_some_and(|at| now - at < 1000) {
+                return;
+            }
+            last.insert(topic.to_string(), now);
+        }
+        let deadline = deadline_after(self.config.api_timeout);
+        match self.update_topic_route(topic, deadline).await {
+            Ok(changed) => {
+                debug!(client_id = %self.client_id, topic, changed, "route looked up after a broker failure")
+            }
+            Err(e) => {
+                debug!(client_id = %self.client_id, topic, error = %e, "route lookup after a broker failure failed")
+            }
+        }
     }
 
     /// Publish info of `topic`, looking its route up if there is none yet. Concurrent callers

@@ -643,6 +643,10 @@ impl Engine {
                 }
                 Err(e) => {
                     debug!(group = %self.group, queue = ?mq, addr, error = %e, "pull failed");
+                    if e.is_unreachable() {
+                        // A crashed master: its slave may already be in the route.
+                        self.instance.refresh_route_after_failure(&mq.topic).await;
+                    }
                     Some(PULL_RETRY_DELAY)
                 }
             };
@@ -1144,13 +1148,19 @@ impl Engine {
                 _ = ticks.tick() => {}
             }
             let owned: BTreeSet<MessageQueue> = self.queues().keys().cloned().collect();
-            let dirty = self
-                .offsets
-                .dirty()
+            // Broker-stored offsets all go out every time, changed or not (as Java's
+            // persistAll): a master that crashed and came back, or one that was down while
+            // its slave took the offsets, gets them again. The local file needs only changes.
+            let offsets = if self.is_broadcasting() {
+                self.offsets.dirty()
+            } else {
+                self.offsets.all()
+            };
+            let owned = offsets
                 .into_iter()
                 .filter(|(mq, _)| owned.contains(mq))
                 .collect();
-            self.persist(dirty).await;
+            self.persist(owned).await;
         }
     }
 

@@ -1137,10 +1137,11 @@ impl Inner {
         }
     }
 
-    /// Writes every commit not yet on its broker, all at once, waiting for the answers.
+    /// Writes every commit to its broker, changed or not (as Java's `persistAll`: a master
+    /// that crashed and came back gets them again), all at once, waiting for the answers.
     /// Returns the first failure.
     async fn persist(&self) -> Result<()> {
-        let dirty = self.offsets.dirty();
+        let dirty = self.offsets.all();
         let api = self.instance.api();
         let deadline = api.deadline();
         let writes = dirty.into_iter().map(|(mq, offset)| async move {
@@ -1341,6 +1342,10 @@ impl Inner {
                 }
                 Err(e) => {
                     debug!(group = %self.group, queue = ?mq, addr, error = %e, "pull failed");
+                    if e.is_unreachable() {
+                        // A crashed master: its slave may already be in the route.
+                        self.instance.refresh_route_after_failure(&mq.topic).await;
+                    }
                     Some(PULL_RETRY_DELAY)
                 }
             };
