@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows of this file's table (the loop checks the count).
-const CLI_ROWS: usize = 38;
+const CLI_ROWS: usize = 40;
 
 /// The place of the fake name server's address in a row's arguments.
 const NS: &str = "{namesrv}";
@@ -109,6 +109,11 @@ const ROWS: &[Row] = &[
         USAGE,
     ),
     row(
+        "--namesrv with a space before the port",
+        &["cluster", "-n", "127.0.0.1 :9876"],
+        USAGE,
+    ),
+    row(
         "--timeout-ms 0",
         &["cluster", "-n", NS, "--timeout-ms", "0"],
         USAGE,
@@ -190,6 +195,20 @@ const ROWS: &[Row] = &[
     row(
         "topic create on a broker without port",
         &["topic", "create", "-t", "T", "-b", "garbage", "-n", NS],
+        USAGE,
+    ),
+    row(
+        "topic create on a broker list",
+        &[
+            "topic",
+            "create",
+            "-t",
+            "T",
+            "-b",
+            "{namesrv};127.0.0.2:1",
+            "-n",
+            NS,
+        ],
         USAGE,
     ),
     row(

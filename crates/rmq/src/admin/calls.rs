@@ -66,12 +66,7 @@ impl Admin {
         }
         let addrs = match target {
             TopicTarget::Broker(addr) => {
-                crate::client::parse_name_servers(&addr).map_err(|_| {
-                    ValidationError::InvalidAddress {
-                        field: "broker address",
-                        value: addr.clone(),
-                    }
-                })?;
+                crate::client::check_address("broker address", &addr)?;
                 vec![addr]
             }
             TopicTarget::Cluster(cluster) => {
