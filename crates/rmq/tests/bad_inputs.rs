@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
 /// Rows of this file's table (the loop checks the count).
-const LIBRARY_ROWS: usize = 161;
+const LIBRARY_ROWS: usize = 163;
 
 /// The other table's documented count, read from its source so the two files never disagree.
 fn cli_rows() -> usize {
@@ -262,6 +262,7 @@ enum Input {
     AdminViewMessage(&'static str),
     AdminCreateTopic(&'static str, &'static str, i32),
     AdminMaxOffset(MessageQueue),
+    AdminProducerConnections(&'static str, &'static str),
 }
 
 impl Input {
@@ -318,6 +319,9 @@ impl Input {
                 clients.admin.create_topic(broker, topic, queues).await?
             }
             Input::AdminMaxOffset(queue) => drop(clients.admin.max_offset(&queue).await?),
+            Input::AdminProducerConnections(broker, group) => {
+                drop(clients.admin.producer_connections(broker, group).await?)
+            }
         }
         Ok(())
     }
@@ -1410,6 +1414,16 @@ fn rows(clients: &Clients, live: &str, rejecting: &str, tls: &TlsFiles) -> Vec<R
             "admin broker address without port",
             AdminCreateTopic("garbage", "BadInputsTopic", 8),
             invalid_address("broker address", "garbage"),
+        ),
+        row(
+            "admin producer connections of a broker without port",
+            AdminProducerConnections("garbage", "bad_inputs_group"),
+            invalid_address("broker address", "garbage"),
+        ),
+        row(
+            "admin producer connections of an empty group",
+            AdminProducerConnections("127.0.0.1:1", ""),
+            ValidationError::GroupBlank,
         ),
         row(
             "admin create topic with 0 queues",

@@ -69,7 +69,10 @@ pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
 
 /// The rules every group name follows (Java `Validators.checkGroup`): not blank, at most 255
 /// UTF-16 units, only `%|a-zA-Z0-9_-`.
-fn check_group_name(group: &str) -> Result<(), ValidationError> {
+///
+/// # Errors
+/// The first rule broken.
+pub fn check_group_name(group: &str) -> Result<(), ValidationError> {
     if group.trim().is_empty() {
         return Err(ValidationError::GroupBlank);
     }
