@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
 /// Rows of this file's table (the loop checks the count).
-const LIBRARY_ROWS: usize = 163;
+const LIBRARY_ROWS: usize = 167;
 
 /// The other table's documented count, read from its source so the two files never disagree.
 fn cli_rows() -> usize {
@@ -243,6 +243,8 @@ enum Input {
     /// `send_in_transaction` on a producer built without a transaction listener.
     SendInTransaction(Message),
     SendReply(Message),
+    /// `Producer::send` on the started producer with the namespace [`NAMESPACE`].
+    SendWithNamespace(Message),
     /// `Producer::send` on a producer that was shut down.
     SendAfterShutdown(Message),
     ProducerQueues(&'static str),
@@ -292,6 +294,7 @@ impl Input {
             ),
             Input::SendInTransaction(m) => drop(clients.producer.send_in_transaction(m).await?),
             Input::SendReply(m) => drop(clients.producer.send_reply(m).await?),
+            Input::SendWithNamespace(m) => drop(clients.namespaced_producer.send(m).await?),
             Input::SendAfterShutdown(m) => drop(clients.stopped_producer.send(m).await?),
             Input::ProducerQueues(topic) => drop(clients.producer.queues(topic).await?),
             Input::Subscribe(topic, selector) => {
@@ -708,6 +711,45 @@ fn rows(clients: &Clients, live: &str, rejecting: &str, tls: &TlsFiles) -> Vec<R
             ValidationError::NamespaceIllegalChar {
                 namespace: "prod.eu".into(),
                 ch: '.',
+            },
+        ),
+        row(
+            "topic within the limit, over it with the namespace",
+            SendWithNamespace(msg(&"t".repeat(120))),
+            ValidationError::TopicTooLong {
+                len: NAMESPACE.len() + 1 + 120,
+            },
+        ),
+        row(
+            "consumer group within the limit, over it with the namespace",
+            StartPushConsumer(
+                PushConsumer::builder("g".repeat(250))
+                    .client(config().namespace(NAMESPACE))
+                    .subscribe("T", "*")
+                    .handler(handler),
+            ),
+            ValidationError::GroupTooLong {
+                len: NAMESPACE.len() + 1 + 250,
+            },
+        ),
+        row(
+            "subscribed topic within the limit, over it with the namespace",
+            StartPushConsumer(
+                consumer()
+                    .client(config().namespace(NAMESPACE))
+                    .subscribe("t".repeat(120), "*"),
+            ),
+            ValidationError::TopicTooLong {
+                len: NAMESPACE.len() + 1 + 120,
+            },
+        ),
+        row(
+            "lite pull group within the limit, over it with the namespace",
+            StartLitePull(
+                LitePullConsumer::builder("g".repeat(250)).client(config().namespace(NAMESPACE)),
+            ),
+            ValidationError::GroupTooLong {
+                len: NAMESPACE.len() + 1 + 250,
             },
         ),
         // ---- tags and keys

@@ -28,7 +28,7 @@ pub use transaction::{
 };
 
 use crate::client::validate::{
-    check_producer_group, wrap_namespace, AUTO_CREATE_TOPIC, GROUP_MAX_LEN,
+    check_producer_group, check_wire_group_len, wrap_namespace, AUTO_CREATE_TOPIC,
 };
 use crate::client::{
     check_timeout, ClientConfig, ClientInstance, Member, MemberKind, ProducerMember, TraceConfig,
@@ -342,10 +342,7 @@ impl ProducerBuilder {
         let namespace = self.client.namespace_value().map(str::to_string);
         let group = wrap_namespace(namespace.as_deref(), &self.group);
         debug!(step = "namespace", group = %group, "group with namespace applied");
-        let len = group.encode_utf16().count();
-        if len > GROUP_MAX_LEN {
-            return Err(ValidationError::GroupTooLong { len }.into());
-        }
+        check_wire_group_len(&group)?;
         let instance_config = self.client.validate()?;
         let settings = self.settings;
         settings.validate()?;

@@ -25,7 +25,7 @@ use super::{
     MAX_DELAY_LEVEL,
 };
 use crate::client::validate::{
-    check_property_text, check_send_topic, without_namespace, wrap_namespace,
+    check_property_text, check_send_topic, check_wire_topic_len, without_namespace, wrap_namespace,
 };
 use crate::client::{MessageQueue, TopicPublishInfo, TraceEvent};
 use crate::error::{Error, Result, ValidationError};
@@ -246,6 +246,7 @@ impl Inner {
         } else {
             wrap_namespace(self.namespace.as_deref(), &msg.topic)
         };
+        check_wire_topic_len(&topic)?;
         let trace = self.trace.get().is_some().then(|| {
             let delayed = msg.delay_level > 0 || msg.deliver_time_ms.is_some();
             Box::new(PubTraceMeta {
@@ -318,6 +319,8 @@ impl Inner {
         if first.topic.starts_with("%RETRY%") {
             return Err(ValidationError::BatchRetryTopic.into());
         }
+        let topic = wrap_namespace(self.namespace.as_deref(), &first.topic);
+        check_wire_topic_len(&topic)?;
         let uniq_keys: Vec<String> = msgs
             .iter()
             .map(|_| UniqIdGenerator::global().next_id())
@@ -355,7 +358,7 @@ impl Inner {
             "false"
         };
         Ok(Prepared {
-            topic: wrap_namespace(self.namespace.as_deref(), &first.topic),
+            topic,
             body,
             sys_flag: 0,
             flag: 0,
@@ -883,10 +886,10 @@ impl Producer {
     pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         check_send_topic(topic)?;
         let inner = &*self.inner;
+        let wire_topic = wrap_namespace(inner.namespace.as_deref(), topic);
+        check_wire_topic_len(&wire_topic)?;
         let deadline = deadline_after(inner.settings.send_timeout);
-        let info = inner
-            .publish_info(&wrap_namespace(inner.namespace.as_deref(), topic), deadline)
-            .await?;
+        let info = inner.publish_info(&wire_topic, deadline).await?;
         Ok(info
             .queues
             .iter()
