@@ -96,10 +96,7 @@ pub(crate) async fn start_dispatcher(
     let room = GROUP_MAX_LEN.saturating_sub(TRACE_GROUP_PREFIX.len() + 1 + suffix.len());
     let host: String = host_group.chars().take(room).collect();
     let group = format!("{TRACE_GROUP_PREFIX}-{host}{suffix}");
-    let instance = match client.name_servers_value() {
-        [] => TRACE_INSTANCE_NAME.to_string(),
-        list => format!("{TRACE_INSTANCE_NAME}_{}", list.join(";")),
-    };
+    let instance = trace_instance_name(client.name_servers_value());
     let start = |instance_name: String| {
         Producer::builder(group.clone())
             .client(client.clone().instance_name(instance_name))
@@ -122,4 +119,43 @@ pub(crate) async fn start_dispatcher(
         config,
         Arc::new(TraceProducer(producer)),
     ))
+}
+
+/// The instance name of the trace producers of hosts with these name-server lists (as given to
+/// [`ClientConfig::name_server`]): one instance per list, as Java's. The list is written
+/// without white space or empty entries, which a valid list may hold around its `;` but an
+/// instance name may not (a host given `"a:9876; b:9876"` failed to start its trace).
+fn trace_instance_name(name_servers: &[String]) -> String {
+    let addrs: Vec<&str> = name_servers
+        .iter()
+        .flat_map(|list| list.split(';'))
+        .map(str::trim)
+        .filter(|addr| !addr.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        TRACE_INSTANCE_NAME.to_string()
+    } else {
+        format!("{TRACE_INSTANCE_NAME}_{}", addrs.join(";"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::validate::check_client_name;
+
+    #[test]
+    fn the_trace_instance_name_of_a_list_with_spaces_is_a_valid_instance_name() {
+        let lists = [
+            "127.0.0.1:9876; 127.0.0.2:9876 ;".to_string(),
+            " 127.0.0.3:9876".to_string(),
+        ];
+        let name = trace_instance_name(&lists);
+        assert_eq!(
+            name,
+            "PID_CLIENT_INNER_TRACE_PRODUCER_127.0.0.1:9876;127.0.0.2:9876;127.0.0.3:9876"
+        );
+        assert!(check_client_name("instance name", &name).is_ok(), "{name}");
+        assert_eq!(trace_instance_name(&[]), TRACE_INSTANCE_NAME);
+    }
 }
