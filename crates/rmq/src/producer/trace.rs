@@ -91,11 +91,7 @@ pub(crate) async fn start_dispatcher(
     config: &TraceConfig,
 ) -> Result<Arc<TraceDispatcher>> {
     let number = TRACE_PRODUCERS.fetch_add(1, Ordering::Relaxed) + 1;
-    let suffix = format!("-{}-{number}", kind.name());
-    // Long host groups are cut so the trace group stays a legal group name.
-    let room = GROUP_MAX_LEN.saturating_sub(TRACE_GROUP_PREFIX.len() + 1 + suffix.len());
-    let host: String = host_group.chars().take(room).collect();
-    let group = format!("{TRACE_GROUP_PREFIX}-{host}{suffix}");
+    let group = trace_group(host_group, kind, number, client.namespace_value());
     let instance = trace_instance_name(client.name_servers_value());
     let start = |instance_name: String| {
         Producer::builder(group.clone())
@@ -119,6 +115,19 @@ pub(crate) async fn start_dispatcher(
         config,
         Arc::new(TraceProducer(producer)),
     ))
+}
+
+/// The group of a host's trace producer, `_INNER_TRACE_PRODUCER-<host>-<kind>-<n>`. Long host
+/// groups are cut so the trace group stays a legal group name on the wire, where the host's
+/// namespace is put in front of it (a host group within the limit used to give a trace group
+/// over it, and the host's trace failed to start).
+fn trace_group(host_group: &str, kind: TraceKind, number: u64, namespace: Option<&str>) -> String {
+    let suffix = format!("-{}-{number}", kind.name());
+    let namespace_len = namespace.map_or(0, |ns| ns.len() + 1);
+    let room =
+        GROUP_MAX_LEN.saturating_sub(TRACE_GROUP_PREFIX.len() + 1 + suffix.len() + namespace_len);
+    let host: String = host_group.chars().take(room).collect();
+    format!("{TRACE_GROUP_PREFIX}-{host}{suffix}")
 }
 
 /// The instance name of the trace producers of hosts with these name-server lists (as given to
@@ -157,5 +166,16 @@ mod tests {
         );
         assert!(check_client_name("instance name", &name).is_ok(), "{name}");
         assert_eq!(trace_instance_name(&[]), TRACE_INSTANCE_NAME);
+    }
+
+    #[test]
+    fn the_trace_group_of_a_long_host_group_is_legal_with_the_namespace() {
+        use crate::client::validate::{check_producer_group, check_wire_group_len, wrap_namespace};
+        let host = "g".repeat(250);
+        for namespace in [None, Some("ns"), Some("a_rather_long_namespace_1")] {
+            let group = trace_group(&host, TraceKind::Consume, 12, namespace);
+            check_producer_group(&group).unwrap();
+            check_wire_group_len(&wrap_namespace(namespace, &group)).unwrap();
+        }
     }
 }
