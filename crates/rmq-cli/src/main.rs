@@ -910,7 +910,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(&e),
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -929,6 +932,33 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
+}
+
+/// Reports what clap refused. Help and version go out as clap writes them; an argument error
+/// is one line on stderr, like every other error of this tool (clap's own text spans several
+/// lines: the error, a tip, the usage, a pointer to `--help`), and exits 2.
+fn argument_error(e: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    eprintln!("{}", first_paragraph(&e.render().to_string()));
+    std::process::ExitCode::from(2)
+}
+
+/// The first paragraph of a text (up to its first blank line) on one line.
+fn first_paragraph(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The error and its causes on one line, each cause once: the library's errors already name

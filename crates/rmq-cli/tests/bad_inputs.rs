@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows of this file's table (the loop checks the count).
-const CLI_ROWS: usize = 40;
+const CLI_ROWS: usize = 65;
 
 /// The place of the fake name server's address in a row's arguments.
 const NS: &str = "{namesrv}";
@@ -80,6 +80,212 @@ const fn row(name: &'static str, args: &'static [&'static str], exit_code: i32) 
 
 /// Every row; `{namesrv}` stands for the fake name server's address.
 const ROWS: &[Row] = &[
+    // ---- arguments clap refuses
+    row("unknown command", &["frobnicate", "-n", NS], USAGE),
+    row(
+        "unknown option",
+        &["route", "T", "-n", NS, "--frobnicate"],
+        USAGE,
+    ),
+    row(
+        "--timeout-ms not a number",
+        &["cluster", "-n", NS, "--timeout-ms", "soon"],
+        USAGE,
+    ),
+    row(
+        "--tls-ca and --tls-insecure together",
+        &[
+            "cluster",
+            "-n",
+            NS,
+            "--tls",
+            "--tls-ca",
+            "ca.pem",
+            "--tls-insecure",
+        ],
+        USAGE,
+    ),
+    row(
+        "send without --topic",
+        &["send", "-n", NS, "--body", "x"],
+        USAGE,
+    ),
+    row(
+        "send --count 0",
+        &[
+            "send", "-n", NS, "--topic", "T", "--body", "x", "--count", "0",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --batch 0",
+        &[
+            "send", "-n", NS, "--topic", "T", "--body", "x", "--batch", "0",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --batch 10001",
+        &[
+            "send", "-n", NS, "--topic", "T", "--body", "x", "--batch", "10001",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --size 0",
+        &["send", "-n", NS, "--topic", "T", "--size", "0"],
+        USAGE,
+    ),
+    row(
+        "send --size over 4 MiB",
+        &["send", "-n", NS, "--topic", "T", "--size", "3000000000"],
+        USAGE,
+    ),
+    row(
+        "send --body and --size together",
+        &[
+            "send", "-n", NS, "--topic", "T", "--body", "x", "--size", "3",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --mode neither sync nor oneway",
+        &[
+            "send", "-n", NS, "--topic", "T", "--body", "x", "--mode", "fast",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --compress gzip",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--compress",
+            "gzip",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --property without '='",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--property",
+            "color",
+        ],
+        USAGE,
+    ),
+    row(
+        "send --delay-level negative",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--delay-level=-1",
+        ],
+        USAGE,
+    ),
+    row(
+        "consume --by-key without --orderly",
+        &[
+            "consume", "-n", NS, "--group", "G", "--topic", "T", "--by-key",
+        ],
+        USAGE,
+    ),
+    row(
+        "consume --pop with --orderly",
+        &[
+            "consume",
+            "-n",
+            NS,
+            "--group",
+            "G",
+            "--topic",
+            "T",
+            "--pop",
+            "--orderly",
+        ],
+        USAGE,
+    ),
+    row(
+        "consume --sql with --expr",
+        &[
+            "consume", "-n", NS, "--group", "G", "--topic", "T", "--sql", "a > 1", "--expr", "A",
+        ],
+        USAGE,
+    ),
+    row(
+        "consume --count 0",
+        &[
+            "consume", "-n", NS, "--group", "G", "--topic", "T", "--count", "0",
+        ],
+        USAGE,
+    ),
+    row(
+        "lite-pull --from yesterday",
+        &["lite-pull", "-n", NS, "--topic", "T", "--from", "yesterday"],
+        USAGE,
+    ),
+    row(
+        "tx-send --outcome maybe",
+        &["tx-send", "-n", NS, "-t", "T", "--outcome", "maybe"],
+        USAGE,
+    ),
+    row(
+        "tx-send --check-wait-secs 0",
+        &[
+            "tx-send",
+            "-n",
+            NS,
+            "-t",
+            "T",
+            "--outcome",
+            "commit",
+            "--check-wait-secs",
+            "0",
+        ],
+        USAGE,
+    ),
+    row(
+        "query --max 0",
+        &["query", "-n", NS, "-t", "T", "-k", "k", "--max", "0"],
+        USAGE,
+    ),
+    row(
+        "topic create --queues 0",
+        &["topic", "create", "-n", NS, "-t", "T", "--queues", "0"],
+        USAGE,
+    ),
+    row(
+        "topic create with --cluster and --broker",
+        &[
+            "topic",
+            "create",
+            "-n",
+            NS,
+            "-t",
+            "T",
+            "-c",
+            "C",
+            "-b",
+            "127.0.0.1:1",
+        ],
+        USAGE,
+    ),
     // ---- name servers and common settings
     row("--namesrv empty", &["cluster", "-n", ""], USAGE),
     row("no --namesrv and no NAMESRV_ADDR", &["cluster"], USAGE),
