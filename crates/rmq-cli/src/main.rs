@@ -361,7 +361,7 @@ fn body_of(args: &SendArgs) -> Result<Vec<u8>> {
     if let Some(n) = args.size {
         return Ok((0..n as usize).map(|i| b'a' + (i % 26) as u8).collect());
     }
-    bail!("give the body with --body, --body-file or --size")
+    Err(UsageError("give the body with --body, --body-file or --size".into()).into())
 }
 
 fn result_json(r: &rmq::SendResult) -> serde_json::Value {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows of this file's table (the loop checks the count).
-const CLI_ROWS: usize = 65;
+const CLI_ROWS: usize = 66;
 
 /// The place of the fake name server's address in a row's arguments.
 const NS: &str = "{namesrv}";
@@ -452,6 +452,11 @@ const ROWS: &[Row] = &[
             "--group",
             "CLIENT_INNER_PRODUCER",
         ],
+        USAGE,
+    ),
+    row(
+        "send without a body",
+        &["send", "-n", NS, "--topic", "T"],
         USAGE,
     ),
     row(
