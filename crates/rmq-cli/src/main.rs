@@ -430,13 +430,6 @@ async fn run_send(args: SendArgs) -> Result<()> {
         Some("zstd") => CompressionType::Zstd,
         _ => CompressionType::Zlib,
     };
-    let producer = rmq::Producer::builder(&args.group)
-        .client(client_config(&args.common)?)
-        .send_timeout(Duration::from_millis(args.common.timeout_ms))
-        .compression(Some((compression, compression.default_level())))
-        .start()
-        .await
-        .context("start producer")?;
     let make = |i: u64| {
         let mut m = rmq::Message::new(&args.topic, body.clone());
         if let Some(t) = &args.tag {
@@ -453,6 +446,19 @@ async fn run_send(args: SendArgs) -> Result<()> {
         }
         m
     };
+    // The messages differ only in the number put into their keys, which cannot make a key
+    // valid or invalid: checking the first checks them all, before anything is started.
+    make(0).validate()?;
+    if args.batch.is_some() && args.delay_level.is_some_and(|level| level > 0) {
+        return Err(rmq::ValidationError::BatchDelayed.into());
+    }
+    let producer = rmq::Producer::builder(&args.group)
+        .client(client_config(&args.common)?)
+        .send_timeout(Duration::from_millis(args.common.timeout_ms))
+        .compression(Some((compression, compression.default_level())))
+        .start()
+        .await
+        .context("start producer")?;
     let queue = match args.queue {
         Some(id) => {
             let queues = producer

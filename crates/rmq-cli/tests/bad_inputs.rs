@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows of this file's table (the loop checks the count).
-const CLI_ROWS: usize = 66;
+const CLI_ROWS: usize = 80;
 
 /// The place of the fake name server's address in a row's arguments.
 const NS: &str = "{namesrv}";
@@ -460,6 +460,101 @@ const ROWS: &[Row] = &[
         USAGE,
     ),
     row(
+        "send, topic with a space",
+        &["send", "-n", NS, "--topic", "a b", "--body", "x"],
+        USAGE,
+    ),
+    row(
+        "send, system topic",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "SCHEDULE_TOPIC_XXXX",
+            "--body",
+            "x",
+        ],
+        USAGE,
+    ),
+    row(
+        "send, body empty",
+        &["send", "-n", NS, "--topic", "T", "--body", ""],
+        USAGE,
+    ),
+    row(
+        "send, tag empty",
+        &["send", "-n", NS, "--topic", "T", "--body", "x", "--tag", ""],
+        USAGE,
+    ),
+    row(
+        "send, key empty",
+        &["send", "-n", NS, "--topic", "T", "--body", "x", "--key", ""],
+        USAGE,
+    ),
+    row(
+        "send, reserved property",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--property",
+            "UNIQ_KEY=1",
+        ],
+        USAGE,
+    ),
+    row(
+        "send, property value empty",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--property",
+            "color=",
+        ],
+        USAGE,
+    ),
+    row(
+        "send, delay level 19",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--delay-level",
+            "19",
+        ],
+        USAGE,
+    ),
+    row(
+        "send, delayed batch",
+        &[
+            "send",
+            "-n",
+            NS,
+            "--topic",
+            "T",
+            "--body",
+            "x",
+            "--batch",
+            "2",
+            "--delay-level",
+            "3",
+        ],
+        USAGE,
+    ),
+    row(
         "send, body file too large",
         &["send", "-n", NS, "--topic", "T", "--body-file", "/dev/zero"],
         USAGE,
@@ -549,6 +644,51 @@ const ROWS: &[Row] = &[
     row(
         "lite-pull, topic empty",
         &["lite-pull", "-n", NS, "--topic", ""],
+        USAGE,
+    ),
+    row(
+        "request, topic empty",
+        &["request", "-n", NS, "-t", "", "--body", "x"],
+        USAGE,
+    ),
+    row(
+        "request, body empty",
+        &["request", "-n", NS, "-t", "T", "--body", ""],
+        USAGE,
+    ),
+    row(
+        "request, timeout 0",
+        &[
+            "request",
+            "-n",
+            NS,
+            "-t",
+            "T",
+            "--body",
+            "x",
+            "--timeout",
+            "0",
+        ],
+        USAGE,
+    ),
+    row(
+        "tx-send, topic with a space",
+        &["tx-send", "-n", NS, "-t", "a b", "--outcome", "commit"],
+        USAGE,
+    ),
+    row(
+        "tx-send, tag empty",
+        &[
+            "tx-send",
+            "-n",
+            NS,
+            "-t",
+            "T",
+            "--outcome",
+            "commit",
+            "--tag",
+            "",
+        ],
         USAGE,
     ),
     row(
