@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows of this file's table (the loop checks the count).
-const CLI_ROWS: usize = 80;
+const CLI_ROWS: usize = 81;
 
 /// The place of the fake name server's address in a row's arguments.
 const NS: &str = "{namesrv}";
@@ -396,6 +396,11 @@ const ROWS: &[Row] = &[
     row(
         "view of a bad message id",
         &["view", "not-an-id", "-n", NS],
+        USAGE,
+    ),
+    row(
+        "topic create of a topic with a space, on every cluster",
+        &["topic", "create", "-t", "a b", "-n", NS],
         USAGE,
     ),
     row(

@@ -23,13 +23,13 @@ use rmq::{
     Admin, ClientConfig, CompressionType, ConsumeOrder, ConsumeResult, Credentials, Error,
     LitePullConsumer, LitePullConsumerBuilder, Message, MessageModel, MessageQueue, PopOptions,
     Producer, ProducerBuilder, PushConsumer, PushConsumerBuilder, SelectRandom, Selector,
-    TlsConfig, TraceConfig, ValidationError,
+    TlsConfig, TopicTarget, TraceConfig, ValidationError,
 };
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
 /// Rows of this file's table (the loop checks the count).
-const LIBRARY_ROWS: usize = 170;
+const LIBRARY_ROWS: usize = 171;
 
 /// The other table's documented count, read from its source so the two files never disagree.
 fn cli_rows() -> usize {
@@ -266,6 +266,8 @@ enum Input {
     AdminViewMessage(&'static str),
     AdminCreateTopic(&'static str, &'static str, i32),
     AdminMaxOffset(MessageQueue),
+    /// `Admin::create_topic_on` every cluster (8 queues).
+    AdminCreateTopicEverywhere(&'static str),
     AdminProducerConnections(&'static str, &'static str),
 }
 
@@ -325,6 +327,12 @@ impl Input {
                 clients.admin.create_topic(broker, topic, queues).await?
             }
             Input::AdminMaxOffset(queue) => drop(clients.admin.max_offset(&queue).await?),
+            Input::AdminCreateTopicEverywhere(topic) => drop(
+                clients
+                    .admin
+                    .create_topic_on(topic, 8, TopicTarget::AllClusters)
+                    .await?,
+            ),
             Input::AdminProducerConnections(broker, group) => {
                 drop(clients.admin.producer_connections(broker, group).await?)
             }
@@ -572,6 +580,11 @@ fn rows(clients: &Clients, live: &str, rejecting: &str, tls: &TlsFiles) -> Vec<R
             "admin create topic SCHEDULE_TOPIC_XXXX",
             AdminCreateTopic("127.0.0.1:1", "SCHEDULE_TOPIC_XXXX", 8),
             ValidationError::TopicNotAllowed("SCHEDULE_TOPIC_XXXX".into()),
+        ),
+        row(
+            "admin create topic with a space, on every cluster",
+            AdminCreateTopicEverywhere("a b"),
+            topic_char("a b", ' '),
         ),
         // ---- names: groups
         row(
