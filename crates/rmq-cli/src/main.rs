@@ -575,17 +575,16 @@ async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common)
     if let Some(name) = instance_name {
         client = client.instance_name(name);
     }
+    let builder = rmq::Producer::builder(group).client(client);
+    // A bad group or setting is refused before the brokers are asked about anything.
+    builder.validate()?;
     // The admin connections are separate from the producer's, so they outlive its shutdown.
     let admin = admin(common)?;
     let brokers = masters(&admin).await?;
     if brokers.is_empty() {
         bail!("the name server lists no master broker");
     }
-    let producer = rmq::Producer::builder(group)
-        .client(client)
-        .start()
-        .await
-        .context("start producer")?;
+    let producer = builder.start().await.context("start producer")?;
     let before = producer_connections(&admin, &brokers, producer.group()).await;
     producer.shutdown().await;
     let after = producer_connections(&admin, &brokers, producer.group()).await;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows of this file's table (the loop checks the count).
-const CLI_ROWS: usize = 81;
+const CLI_ROWS: usize = 83;
 
 /// The place of the fake name server's address in a row's arguments.
 const NS: &str = "{namesrv}";
@@ -576,6 +576,17 @@ const ROWS: &[Row] = &[
             "/nonexistent/body",
         ],
         FAILURE,
+    ),
+    // ---- producer
+    row(
+        "producer, group empty",
+        &["producer", "-n", NS, "--group", ""],
+        USAGE,
+    ),
+    row(
+        "producer, instance name with a space",
+        &["producer", "-n", NS, "--instance-name", "my app"],
+        USAGE,
     ),
     // ---- consume
     row(
