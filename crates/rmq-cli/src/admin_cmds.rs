@@ -141,25 +141,16 @@ pub(crate) async fn view(
 /// `rmq topic …`.
 pub(crate) async fn topic(admin: &Admin, cmd: &TopicCommand, json: bool) -> Result<()> {
     let TopicCommand::Create(args) = cmd;
-    let targets = match (&args.cluster, &args.broker) {
-        (Some(c), _) => vec![TopicTarget::Cluster(c.clone())],
-        (None, Some(b)) => vec![TopicTarget::Broker(b.clone())],
-        (None, None) => {
-            let info = admin.cluster_info().await.context("cluster info")?;
-            info.cluster_addr_table
-                .keys()
-                .map(|c| TopicTarget::Cluster(c.clone()))
-                .collect()
-        }
+    // The library checks the topic and the count before it asks the name server anything.
+    let target = match (&args.cluster, &args.broker) {
+        (Some(c), _) => TopicTarget::Cluster(c.clone()),
+        (None, Some(b)) => TopicTarget::Broker(b.clone()),
+        (None, None) => TopicTarget::AllClusters,
     };
-    let mut brokers = Vec::new();
-    for target in targets {
-        let created = admin
-            .create_topic_on(&args.topic, args.queues, target.clone())
-            .await
-            .with_context(|| format!("create topic {} on {target:?}", args.topic))?;
-        brokers.extend(created);
-    }
+    let brokers = admin
+        .create_topic_on(&args.topic, args.queues, target.clone())
+        .await
+        .with_context(|| format!("create topic {} on {target:?}", args.topic))?;
     if json {
         let doc =
             serde_json::json!({"topic": args.topic, "queues": args.queues, "brokers": brokers});

@@ -361,7 +361,7 @@ fn body_of(args: &SendArgs) -> Result<Vec<u8>> {
     if let Some(n) = args.size {
         return Ok((0..n as usize).map(|i| b'a' + (i % 26) as u8).collect());
     }
-    bail!("give the body with --body, --body-file or --size")
+    Err(UsageError("give the body with --body, --body-file or --size".into()).into())
 }
 
 fn result_json(r: &rmq::SendResult) -> serde_json::Value {
@@ -430,13 +430,6 @@ async fn run_send(args: SendArgs) -> Result<()> {
         Some("zstd") => CompressionType::Zstd,
         _ => CompressionType::Zlib,
     };
-    let producer = rmq::Producer::builder(&args.group)
-        .client(client_config(&args.common)?)
-        .send_timeout(Duration::from_millis(args.common.timeout_ms))
-        .compression(Some((compression, compression.default_level())))
-        .start()
-        .await
-        .context("start producer")?;
     let make = |i: u64| {
         let mut m = rmq::Message::new(&args.topic, body.clone());
         if let Some(t) = &args.tag {
@@ -453,6 +446,19 @@ async fn run_send(args: SendArgs) -> Result<()> {
         }
         m
     };
+    // The messages differ only in the number put into their keys, which cannot make a key
+    // valid or invalid: checking the first checks them all, before anything is started.
+    make(0).validate()?;
+    if args.batch.is_some() && args.delay_level.is_some_and(|level| level > 0) {
+        return Err(rmq::ValidationError::BatchDelayed.into());
+    }
+    let producer = rmq::Producer::builder(&args.group)
+        .client(client_config(&args.common)?)
+        .send_timeout(Duration::from_millis(args.common.timeout_ms))
+        .compression(Some((compression, compression.default_level())))
+        .start()
+        .await
+        .context("start producer")?;
     let queue = match args.queue {
         Some(id) => {
             let queues = producer
@@ -569,17 +575,16 @@ async fn run_producer(group: &str, instance_name: Option<&str>, common: &Common)
     if let Some(name) = instance_name {
         client = client.instance_name(name);
     }
+    let builder = rmq::Producer::builder(group).client(client);
+    // A bad group or setting is refused before the brokers are asked about anything.
+    builder.validate()?;
     // The admin connections are separate from the producer's, so they outlive its shutdown.
     let admin = admin(common)?;
     let brokers = masters(&admin).await?;
     if brokers.is_empty() {
         bail!("the name server lists no master broker");
     }
-    let producer = rmq::Producer::builder(group)
-        .client(client)
-        .start()
-        .await
-        .context("start producer")?;
+    let producer = builder.start().await.context("start producer")?;
     let before = producer_connections(&admin, &brokers, producer.group()).await;
     producer.shutdown().await;
     let after = producer_connections(&admin, &brokers, producer.group()).await;
@@ -910,7 +915,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(&e),
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -929,6 +937,33 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
+}
+
+/// Reports what clap refused. Help and version go out as clap writes them; an argument error
+/// is one line on stderr, like every other error of this tool (clap's own text spans several
+/// lines: the error, a tip, the usage, a pointer to `--help`), and exits 2.
+fn argument_error(e: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    eprintln!("{}", first_paragraph(&e.render().to_string()));
+    std::process::ExitCode::from(2)
+}
+
+/// The first paragraph of a text (up to its first blank line) on one line.
+fn first_paragraph(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The error and its causes on one line, each cause once: the library's errors already name

@@ -16,7 +16,7 @@ pub(crate) struct RequestArgs {
     #[arg(long)]
     body: String,
     /// How long to wait for the reply, sending included, in milliseconds.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     timeout: u64,
     /// Tag of the request.
     #[arg(long)]
@@ -40,6 +40,7 @@ pub(crate) async fn run(args: &RequestArgs, config: ClientConfig, json: bool) ->
     if let Some(key) = &args.key {
         msg = msg.with_key(key);
     }
+    msg.validate()?;
     let producer = Producer::builder(&args.group)
         .client(config)
         .start()

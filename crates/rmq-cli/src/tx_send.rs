@@ -105,6 +105,7 @@ pub(crate) async fn run(
     timeout: Duration,
     json: bool,
 ) -> Result<()> {
+    message(args).validate()?;
     let listener = Arc::new(CliListener {
         outcome: args.outcome,
         ours: Mutex::new(None),
@@ -124,18 +125,23 @@ pub(crate) async fn run(
     outcome
 }
 
+/// The transactional message of `args`.
+fn message(args: &TxSendArgs) -> Message {
+    let mut msg = Message::new(&args.topic, args.body.clone().into_bytes());
+    if let Some(tag) = &args.tag {
+        msg = msg.with_tags(tag);
+    }
+    msg
+}
+
 async fn send(
     producer: &Producer,
     args: &TxSendArgs,
     listener: &CliListener,
     json: bool,
 ) -> Result<()> {
-    let mut msg = Message::new(&args.topic, args.body.clone().into_bytes());
-    if let Some(tag) = &args.tag {
-        msg = msg.with_tags(tag);
-    }
     let result = producer
-        .send_in_transaction(msg)
+        .send_in_transaction(message(args))
         .await
         .with_context(|| format!("transactional send to {}", args.topic))?;
     if !result.end_sent {

@@ -128,12 +128,16 @@ impl Admin {
     /// (`GET_PRODUCER_CONNECTION_LIST`).
     ///
     /// # Errors
-    /// Transport errors, or an error answer (a group without producers is `SYSTEM_ERROR`).
+    /// [`crate::Error::Validation`] for an address that is not `host:port` or a bad group
+    /// name; transport errors, or an error answer (a group without producers is
+    /// `SYSTEM_ERROR`).
     pub async fn producer_connections(
         &self,
         broker_addr: &str,
         group: &str,
     ) -> Result<ProducerConnection> {
+        crate::client::check_address("broker address", broker_addr)?;
+        crate::client::validate::check_group_name(group)?;
         self.api
             .producer_connections(broker_addr, &self.wrap(group))
             .await

@@ -23,6 +23,8 @@ pub enum TopicTarget {
     Cluster(String),
     /// On the broker at this address, `host:port` (`mqadmin updateTopic -b`).
     Broker(String),
+    /// On every master of every cluster the name servers know (none when they know none).
+    AllClusters,
 }
 
 /// The separator of a message's keys (`MessageConst.KEY_SEPARATOR`).
@@ -66,13 +68,18 @@ impl Admin {
         }
         let addrs = match target {
             TopicTarget::Broker(addr) => {
-                crate::client::parse_name_servers(&addr).map_err(|_| {
-                    ValidationError::InvalidAddress {
-                        field: "broker address",
-                        value: addr.clone(),
-                    }
-                })?;
+                crate::client::check_address("broker address", &addr)?;
                 vec![addr]
+            }
+            TopicTarget::AllClusters => {
+                let info = self.api.cluster_info().await?;
+                let mut masters: Vec<String> = info
+                    .broker_addr_table
+                    .values()
+                    .filter_map(|b| b.master_addr().map(str::to_string))
+                    .collect();
+                masters.sort();
+                masters
             }
             TopicTarget::Cluster(cluster) => {
                 let info = self.api.cluster_info().await?;

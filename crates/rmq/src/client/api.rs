@@ -43,7 +43,8 @@ impl Default for WireIdentity {
     }
 }
 
-/// Parses a `;`-separated name-server list (`"a:9876;b:9876"`), validating each `host:port`.
+/// Parses a `;`-separated name-server list (`"a:9876;b:9876"`), validating each `host:port`
+/// ([`check_address`]); white space around an entry and empty entries are ignored.
 ///
 /// # Errors
 /// [`ValidationError::InvalidAddress`] for an entry that is not `host:port`.
@@ -51,20 +52,50 @@ pub fn parse_name_servers(list: &str) -> Result<Vec<String>, ValidationError> {
     let mut out = Vec::new();
     for entry in list.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         let entry = entry.strip_prefix("http://").unwrap_or(entry);
-        let valid = entry.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-        });
-        if !valid {
-            return Err(ValidationError::InvalidAddress {
-                field: "name server address",
-                value: entry.to_string(),
-            });
-        }
+        check_address("name server address", entry)?;
         if !out.iter().any(|a| a == entry) {
             out.push(entry.to_string());
         }
     }
     Ok(out)
+}
+
+/// Checks one server address, `host:port`: the port 1 to 65535 in digits; the host an IP
+/// address (IPv6 also in brackets) or a host name of letters, digits, `-`, `_` and `.`, not
+/// all digits and dots unless it is an IPv4 address. Anything else (white space, a path, a
+/// `999.1.1.1`) would only fail later in a DNS lookup or a connect, so it is refused here.
+///
+/// # Errors
+/// [`ValidationError::InvalidAddress`] naming `field`.
+pub fn check_address(field: &'static str, addr: &str) -> Result<(), ValidationError> {
+    let valid = addr.rsplit_once(':').is_some_and(|(host, port)| {
+        let port_ok = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
+        port_ok && is_host(host)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(ValidationError::InvalidAddress {
+            field,
+            value: addr.to_string(),
+        })
+    }
+}
+
+fn is_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name_chars = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let looks_like_ipv4 = host.chars().all(|c| c.is_ascii_digit() || c == '.');
+    !host.is_empty() && name_chars && !looks_like_ipv4
 }
 
 /// Typed requests over a shared [`ConnectionPool`], with name-server selection.
@@ -730,7 +761,24 @@ mod tests {
             vec!["127.0.0.1:9876", "127.0.0.2:9876"]
         );
         assert!(parse_name_servers("").unwrap().is_empty());
-        for bad in ["localhost", ":9876", "h:0", "h:99999", "h:x"] {
+        assert_eq!(
+            parse_name_servers("[::1]:9876;::1:9876;name-srv_1.example:9876").unwrap(),
+            vec!["[::1]:9876", "::1:9876", "name-srv_1.example:9876"]
+        );
+        for bad in [
+            "localhost",
+            ":9876",
+            "h:0",
+            "h:99999",
+            "h:x",
+            "h:+80",
+            "127.0.0.1 :9876",
+            "local host:9876",
+            "999.999.999.999:9876",
+            "[::1:9876",
+            "h/x:9876",
+            "user@h:9876",
+        ] {
             let err = parse_name_servers(bad).unwrap_err();
             assert!(
                 matches!(

@@ -196,7 +196,8 @@ impl ClientConfig {
 
     /// Adds name servers: one `host:port` or a `;`-separated list; may be called repeatedly
     /// (Java `namesrvAddr`). Without any, `NAMESRV_ADDR` is used; there is no built-in
-    /// default.
+    /// default. A list that names no server (`""`, `";;"`) is an error at start, not a
+    /// fallback to `NAMESRV_ADDR`.
     pub fn name_server(mut self, list: &str) -> Self {
         self.name_servers.push(list.to_string());
         self
@@ -384,7 +385,16 @@ impl ClientConfig {
         }
         let mut name_servers = Vec::new();
         for list in &self.name_servers {
-            for addr in parse_name_servers(list)? {
+            let addrs = parse_name_servers(list)?;
+            // A list given that names no server is a mistake (an empty variable, a stray
+            // `;`), not a request for the NAMESRV_ADDR fallback.
+            if addrs.is_empty() {
+                return Err(ValidationError::InvalidAddress {
+                    field: "name server address",
+                    value: list.clone(),
+                });
+            }
+            for addr in addrs {
                 if !name_servers.contains(&addr) {
                     name_servers.push(addr);
                 }

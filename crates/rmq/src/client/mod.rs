@@ -16,7 +16,9 @@ mod trace;
 pub mod validate;
 
 pub use acl::Credentials;
-pub use api::{expect_success, parse_name_servers, ClientApi, HeaderWriter, WireIdentity};
+pub use api::{
+    check_address, expect_success, parse_name_servers, ClientApi, HeaderWriter, WireIdentity,
+};
 pub use config::{AddressServer, AddressServerConfig, ClientConfig, InstanceConfig};
 pub(crate) use config::check_timeout;
 pub use hook::{CommandView, RpcHook};

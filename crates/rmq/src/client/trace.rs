@@ -32,7 +32,7 @@ use tracing::{debug, warn};
 use crate::error::{Result, ValidationError};
 use crate::protocol::{TraceRecord, DEFAULT_TRACE_TOPIC};
 
-use super::validate::check_topic_name;
+use super::validate::check_send_topic;
 
 /// Trace messages being sent at once by one dispatcher (Java 5.x: a pool of 2 to 4 threads).
 const MAX_SENDS_IN_FLIGHT: usize = 4;
@@ -114,7 +114,9 @@ impl TraceConfig {
 
     /// Every setting in its range; no network.
     pub(crate) fn validate(&self) -> Result<(), ValidationError> {
-        check_topic_name(&self.topic)?;
+        // Trace records are sent to this topic, so a topic no client may send to (the
+        // scheduler's, the transactions') would drop every record.
+        check_send_topic(&self.topic)?;
         let out_of_range = |field, expected, got: String| {
             Err(ValidationError::OutOfRange {
                 field,

@@ -69,7 +69,10 @@ pub fn check_producer_group(group: &str) -> Result<(), ValidationError> {
 
 /// The rules every group name follows (Java `Validators.checkGroup`): not blank, at most 255
 /// UTF-16 units, only `%|a-zA-Z0-9_-`.
-fn check_group_name(group: &str) -> Result<(), ValidationError> {
+///
+/// # Errors
+/// The first rule broken.
+pub fn check_group_name(group: &str) -> Result<(), ValidationError> {
     if group.trim().is_empty() {
         return Err(ValidationError::GroupBlank);
     }
@@ -144,6 +147,31 @@ pub fn check_topic_name(topic: &str) -> Result<(), ValidationError> {
             topic: topic.to_string(),
             ch,
         });
+    }
+    Ok(())
+}
+
+/// Checks the length of a topic as it goes on the wire, namespace included: a topic within
+/// the limit can pass it once wrapped (Java checks the wrapped topic too).
+///
+/// # Errors
+/// [`ValidationError::TopicTooLong`] with the wrapped length.
+pub fn check_wire_topic_len(wire_topic: &str) -> Result<(), ValidationError> {
+    let len = wire_topic.encode_utf16().count();
+    if len > TOPIC_MAX_LEN {
+        return Err(ValidationError::TopicTooLong { len });
+    }
+    Ok(())
+}
+
+/// Checks the length of a group as it goes on the wire, namespace included.
+///
+/// # Errors
+/// [`ValidationError::GroupTooLong`] with the wrapped length.
+pub fn check_wire_group_len(wire_group: &str) -> Result<(), ValidationError> {
+    let len = wire_group.encode_utf16().count();
+    if len > GROUP_MAX_LEN {
+        return Err(ValidationError::GroupTooLong { len });
     }
     Ok(())
 }

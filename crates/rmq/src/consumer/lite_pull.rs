@@ -36,7 +36,8 @@ use super::subscription::{Selector, Subscription, SUBSCRIBE_ALL};
 use super::trace::ConsumeTrace;
 use super::types::ConsumeFrom;
 use crate::client::validate::{
-    check_consumer_group, check_topic_name, without_namespace, wrap_namespace,
+    check_consumer_group, check_topic_name, check_wire_group_len, check_wire_topic_len,
+    without_namespace, wrap_namespace,
 };
 use crate::client::{
     subscribe_queues, ClientConfig, ClientInstance, ConsumerMember, Member, MemberKind,
@@ -398,6 +399,7 @@ impl LitePullConsumer {
         inner.check_running()?;
         check_topic_name(topic)?;
         let topic = inner.wire_topic(topic);
+        check_wire_topic_len(&topic)?;
         let sub = Arc::new(Subscription::from_selector(
             topic.clone(),
             &selector.into(),
@@ -441,7 +443,9 @@ impl LitePullConsumer {
         let mut wanted = BTreeSet::new();
         for q in queues {
             check_topic_name(&q.topic)?;
-            wanted.insert(inner.wire_queue(&q));
+            let wire = inner.wire_queue(&q);
+            check_wire_topic_len(&wire.topic)?;
+            wanted.insert(wire);
         }
         if wanted.is_empty() {
             return Err(ValidationError::NoQueuesAssigned.into());
@@ -527,6 +531,7 @@ impl LitePullConsumer {
         check_topic_name(topic)?;
         let inner = &self.inner;
         let topic = inner.wire_topic(topic);
+        check_wire_topic_len(&topic)?;
         inner
             .instance
             .update_topic_route(&topic, inner.instance.api().deadline())
@@ -715,6 +720,7 @@ impl LitePullConsumer {
         check_topic_name(&queue.topic)?;
         let inner = &self.inner;
         let mq = inner.wire_queue(queue);
+        check_wire_topic_len(&mq.topic)?;
         let addr = inner.master_of(&mq).await?;
         let header = QueryConsumerOffsetRequestHeader {
             consumer_group: inner.group.clone(),
@@ -853,6 +859,7 @@ impl LitePullConsumerBuilder {
         let instance_config = self.client.validate()?;
         let namespace = self.client.namespace_value().map(str::to_string);
         let group = wrap_namespace(namespace.as_deref(), &self.group);
+        check_wire_group_len(&group)?;
         // (b)
         let settings = self.settings;
         let (instance, inner) = ClientInstance::join(&instance_config, &group, |instance| {

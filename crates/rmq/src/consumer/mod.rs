@@ -61,7 +61,8 @@ pub use types::{
 use types::{Handler, Settings};
 
 use crate::client::validate::{
-    check_consumer_group, check_topic_name, retry_topic, wrap_namespace,
+    check_consumer_group, check_topic_name, check_wire_group_len, check_wire_topic_len,
+    retry_topic, wrap_namespace,
 };
 use crate::client::{ClientConfig, ClientInstance, Member, MessageQueue, TraceConfig, TraceStats};
 use crate::error::{Result, ValidationError};
@@ -381,10 +382,12 @@ impl PushConsumerBuilder {
         let instance_config = self.client.validate()?;
         let namespace = self.client.namespace_value().map(str::to_string);
         let group = wrap_namespace(namespace.as_deref(), &self.group);
+        check_wire_group_len(&group)?;
         let mut specs: Vec<(String, Selector)> = Vec::new();
         for (topic, selector) in &self.subscriptions {
             check_topic_name(topic)?;
             let topic = wrap_namespace(namespace.as_deref(), topic);
+            check_wire_topic_len(&topic)?;
             Subscription::from_selector(topic.clone(), selector)?;
             if !specs.iter().any(|(t, _)| *t == topic) {
                 specs.push((topic, selector.clone()));

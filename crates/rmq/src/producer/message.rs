@@ -3,7 +3,10 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::client::validate::{check_property_text, check_send_topic};
 use crate::client::MessageQueue;
+use crate::error::ValidationError;
+use crate::protocol::is_reserved_property;
 
 /// Highest delay level of a broker with the default `messageDelayLevel` (18 levels).
 pub const MAX_DELAY_LEVEL: u32 = 18;
@@ -53,6 +56,54 @@ impl Message {
             wait_store_msg_ok: true,
             system_properties: Vec::new(),
         }
+    }
+
+    /// Checks what every send checks before anything touches the network, except the
+    /// producer's own limits (its `max_message_size`, and the topic's length once a namespace
+    /// is put in front of it): the topic, a body, the tag, the keys, the properties and the
+    /// delay. A send checks again; this is for refusing bad input before starting anything.
+    ///
+    /// # Errors
+    /// The first [`ValidationError`] found.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_within(usize::MAX)
+    }
+
+    /// [`Message::validate`] with a body of at most `max_body` bytes.
+    pub(crate) fn validate_within(&self, max_body: usize) -> Result<(), ValidationError> {
+        check_send_topic(&self.topic)?;
+        if self.body.is_empty() {
+            return Err(ValidationError::BodyEmpty);
+        }
+        if self.body.len() > max_body {
+            return Err(ValidationError::BodyTooLarge {
+                len: self.body.len(),
+                max: max_body,
+            });
+        }
+        if let Some(tags) = &self.tags {
+            check_property_text("tag", tags)?;
+        }
+        for key in &self.keys {
+            check_property_text("key", key)?;
+        }
+        for (name, value) in &self.properties {
+            check_property_text("property name", name)?;
+            check_property_text("property value", value)?;
+            if is_reserved_property(name) {
+                return Err(ValidationError::PropertyReserved(name.clone()));
+            }
+        }
+        if self.delay_level > MAX_DELAY_LEVEL {
+            return Err(ValidationError::DelayLevelOutOfRange {
+                level: self.delay_level,
+                max: MAX_DELAY_LEVEL,
+            });
+        }
+        if self.delay_level > 0 && self.deliver_time_ms.is_some() {
+            return Err(ValidationError::DelayAndDeliveryTime);
+        }
+        Ok(())
     }
 
     /// Sets the user flag.

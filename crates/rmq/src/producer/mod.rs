@@ -28,11 +28,11 @@ pub use transaction::{
 };
 
 use crate::client::validate::{
-    check_producer_group, wrap_namespace, AUTO_CREATE_TOPIC, GROUP_MAX_LEN,
+    check_producer_group, check_wire_group_len, wrap_namespace, AUTO_CREATE_TOPIC,
 };
 use crate::client::{
-    check_timeout, ClientConfig, ClientInstance, Member, MemberKind, ProducerMember, TraceConfig,
-    TraceDispatcher, TraceStats, TransactionCheck,
+    check_timeout, ClientConfig, ClientInstance, InstanceConfig, Member, MemberKind,
+    ProducerMember, TraceConfig, TraceDispatcher, TraceStats, TransactionCheck,
 };
 use crate::error::{Result, ValidationError};
 use crate::protocol::CompressionType;
@@ -322,6 +322,41 @@ impl ProducerBuilder {
         self
     }
 
+    /// Checks the group and every setting as [`start`](Self::start) does before anything
+    /// touches the network, without starting anything (start checks them again): for tools
+    /// that refuse bad input before doing other work.
+    ///
+    /// # Errors
+    /// [`crate::Error::Validation`] (every bad setting or name).
+    pub fn validate(&self) -> Result<()> {
+        self.checked().map(drop)
+    }
+
+    /// Steps (a) and (b) of [`start`](Self::start): the namespace, the group with it and the
+    /// client-instance settings, once every check passed.
+    fn checked(&self) -> Result<(Option<String>, String, InstanceConfig)> {
+        check_producer_group(&self.group)?;
+        let namespace = self.client.namespace_value().map(str::to_string);
+        let group = wrap_namespace(namespace.as_deref(), &self.group);
+        check_wire_group_len(&group)?;
+        let instance_config = self.client.validate()?;
+        self.settings.validate()?;
+        let limits = self.check_limits;
+        check_timeout("transaction check timeout", limits.timeout)?;
+        if limits.running == 0 || limits.running > MAX_CHECKS || limits.queued > MAX_CHECKS {
+            return Err(ValidationError::OutOfRange {
+                field: "transaction checks",
+                expected: "1 to 100000 running, at most 100000 queued",
+                got: format!("{} running, {} queued", limits.running, limits.queued),
+            }
+            .into());
+        }
+        if let Some(trace) = &self.trace {
+            trace.validate()?;
+        }
+        Ok((namespace, group, instance_config))
+    }
+
     /// Starts the producer, in the order of the Java `DefaultMQProducer.start()`:
     /// (a) apply the namespace to the group; (b) validate the group, the client settings and
     /// the producer's — a typed error before any network; (c)–(f) join the client instance of
@@ -338,30 +373,10 @@ impl ProducerBuilder {
     /// [`crate::Error::DuplicateGroup`].
     pub async fn start(self) -> Result<Producer> {
         // (a) + (b)
-        check_producer_group(&self.group)?;
-        let namespace = self.client.namespace_value().map(str::to_string);
-        let group = wrap_namespace(namespace.as_deref(), &self.group);
+        let (namespace, group, instance_config) = self.checked()?;
         debug!(step = "namespace", group = %group, "group with namespace applied");
-        let len = group.encode_utf16().count();
-        if len > GROUP_MAX_LEN {
-            return Err(ValidationError::GroupTooLong { len }.into());
-        }
-        let instance_config = self.client.validate()?;
         let settings = self.settings;
-        settings.validate()?;
         let limits = self.check_limits;
-        check_timeout("transaction check timeout", limits.timeout)?;
-        if limits.running == 0 || limits.running > MAX_CHECKS || limits.queued > MAX_CHECKS {
-            return Err(ValidationError::OutOfRange {
-                field: "transaction checks",
-                expected: "1 to 100000 running, at most 100000 queued",
-                got: format!("{} running, {} queued", limits.running, limits.queued),
-            }
-            .into());
-        }
-        if let Some(trace) = &self.trace {
-            trace.validate()?;
-        }
         let transactions = self
             .listener
             .map(|listener| Arc::new(Transactions::new(listener, limits)));

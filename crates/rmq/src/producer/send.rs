@@ -22,18 +22,17 @@ use tracing::{debug, warn};
 
 use super::{
     Inner, Message, MessageQueueSelector, Producer, ProducerState, SendResult, SendStatus,
-    MAX_DELAY_LEVEL,
 };
 use crate::client::validate::{
-    check_property_text, check_send_topic, without_namespace, wrap_namespace,
+    check_send_topic, check_wire_topic_len, without_namespace, wrap_namespace,
 };
 use crate::client::{MessageQueue, TopicPublishInfo, TraceEvent};
 use crate::error::{Error, Result, ValidationError};
 use crate::protocol::{
-    compress, encode_batch, encode_properties, is_reserved_property, property, sys_flag_for,
-    BatchEntry, BatchError, PubTrace, RemotingCommand, RequestCode, ResponseCode,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, SysFlag, TraceMessageType, TraceRecord,
-    UniqIdGenerator, DEFAULT_TRACE_REGION,
+    compress, encode_batch, encode_properties, property, sys_flag_for, BatchEntry, BatchError,
+    PubTrace, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader, SysFlag, TraceMessageType, TraceRecord, UniqIdGenerator,
+    DEFAULT_TRACE_REGION,
 };
 use crate::util::{deadline_after, now_ms};
 
@@ -109,39 +108,7 @@ impl Inner {
     }
 
     fn validate_message(&self, msg: &Message) -> Result<(), ValidationError> {
-        check_send_topic(&msg.topic)?;
-        if msg.body.is_empty() {
-            return Err(ValidationError::BodyEmpty);
-        }
-        if msg.body.len() > self.settings.max_message_size {
-            return Err(ValidationError::BodyTooLarge {
-                len: msg.body.len(),
-                max: self.settings.max_message_size,
-            });
-        }
-        if let Some(tags) = &msg.tags {
-            check_property_text("tag", tags)?;
-        }
-        for key in &msg.keys {
-            check_property_text("key", key)?;
-        }
-        for (name, value) in &msg.properties {
-            check_property_text("property name", name)?;
-            check_property_text("property value", value)?;
-            if is_reserved_property(name) {
-                return Err(ValidationError::PropertyReserved(name.clone()));
-            }
-        }
-        if msg.delay_level > MAX_DELAY_LEVEL {
-            return Err(ValidationError::DelayLevelOutOfRange {
-                level: msg.delay_level,
-                max: MAX_DELAY_LEVEL,
-            });
-        }
-        if msg.delay_level > 0 && msg.deliver_time_ms.is_some() {
-            return Err(ValidationError::DelayAndDeliveryTime);
-        }
-        Ok(())
+        msg.validate_within(self.settings.max_message_size)
     }
 
     /// Waits (until `deadline`) for room for one more message of `bytes` bytes in flight.
@@ -246,6 +213,7 @@ impl Inner {
         } else {
             wrap_namespace(self.namespace.as_deref(), &msg.topic)
         };
+        check_wire_topic_len(&topic)?;
         let trace = self.trace.get().is_some().then(|| {
             let delayed = msg.delay_level > 0 || msg.deliver_time_ms.is_some();
             Box::new(PubTraceMeta {
@@ -318,6 +286,8 @@ impl Inner {
         if first.topic.starts_with("%RETRY%") {
             return Err(ValidationError::BatchRetryTopic.into());
         }
+        let topic = wrap_namespace(self.namespace.as_deref(), &first.topic);
+        check_wire_topic_len(&topic)?;
         let uniq_keys: Vec<String> = msgs
             .iter()
             .map(|_| UniqIdGenerator::global().next_id())
@@ -355,7 +325,7 @@ impl Inner {
             "false"
         };
         Ok(Prepared {
-            topic: wrap_namespace(self.namespace.as_deref(), &first.topic),
+            topic,
             body,
             sys_flag: 0,
             flag: 0,
@@ -883,10 +853,10 @@ impl Producer {
     pub async fn queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         check_send_topic(topic)?;
         let inner = &*self.inner;
+        let wire_topic = wrap_namespace(inner.namespace.as_deref(), topic);
+        check_wire_topic_len(&wire_topic)?;
         let deadline = deadline_after(inner.settings.send_timeout);
-        let info = inner
-            .publish_info(&wrap_namespace(inner.namespace.as_deref(), topic), deadline)
-            .await?;
+        let info = inner.publish_info(&wire_topic, deadline).await?;
         Ok(info
             .queues
             .iter()

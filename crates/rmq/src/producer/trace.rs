@@ -91,15 +91,8 @@ pub(crate) async fn start_dispatcher(
     config: &TraceConfig,
 ) -> Result<Arc<TraceDispatcher>> {
     let number = TRACE_PRODUCERS.fetch_add(1, Ordering::Relaxed) + 1;
-    let suffix = format!("-{}-{number}", kind.name());
-    // Long host groups are cut so the trace group stays a legal group name.
-    let room = GROUP_MAX_LEN.saturating_sub(TRACE_GROUP_PREFIX.len() + 1 + suffix.len());
-    let host: String = host_group.chars().take(room).collect();
-    let group = format!("{TRACE_GROUP_PREFIX}-{host}{suffix}");
-    let instance = match client.name_servers_value() {
-        [] => TRACE_INSTANCE_NAME.to_string(),
-        list => format!("{TRACE_INSTANCE_NAME}_{}", list.join(";")),
-    };
+    let group = trace_group(host_group, kind, number, client.namespace_value());
+    let instance = trace_instance_name(client.name_servers_value());
     let start = |instance_name: String| {
         Producer::builder(group.clone())
             .client(client.clone().instance_name(instance_name))
@@ -122,4 +115,67 @@ pub(crate) async fn start_dispatcher(
         config,
         Arc::new(TraceProducer(producer)),
     ))
+}
+
+/// The group of a host's trace producer, `_INNER_TRACE_PRODUCER-<host>-<kind>-<n>`. Long host
+/// groups are cut so the trace group stays a legal group name on the wire, where the host's
+/// namespace is put in front of it (a host group within the limit used to give a trace group
+/// over it, and the host's trace failed to start).
+fn trace_group(host_group: &str, kind: TraceKind, number: u64, namespace: Option<&str>) -> String {
+    let suffix = format!("-{}-{number}", kind.name());
+    let namespace_len = namespace.map_or(0, |ns| ns.len() + 1);
+    let room =
+        GROUP_MAX_LEN.saturating_sub(TRACE_GROUP_PREFIX.len() + 1 + suffix.len() + namespace_len);
+    let host: String = host_group.chars().take(room).collect();
+    format!("{TRACE_GROUP_PREFIX}-{host}{suffix}")
+}
+
+/// The instance name of the trace producers of hosts with these name-server lists (as given to
+/// [`ClientConfig::name_server`]): one instance per list, as Java's. The list is written
+/// without white space or empty entries, which a valid list may hold around its `;` but an
+/// instance name may not (a host given `"a:9876; b:9876"` failed to start its trace).
+fn trace_instance_name(name_servers: &[String]) -> String {
+    let addrs: Vec<&str> = name_servers
+        .iter()
+        .flat_map(|list| list.split(';'))
+        .map(str::trim)
+        .filter(|addr| !addr.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        TRACE_INSTANCE_NAME.to_string()
+    } else {
+        format!("{TRACE_INSTANCE_NAME}_{}", addrs.join(";"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::validate::check_client_name;
+
+    #[test]
+    fn the_trace_instance_name_of_a_list_with_spaces_is_a_valid_instance_name() {
+        let lists = [
+            "127.0.0.1:9876; 127.0.0.2:9876 ;".to_string(),
+            " 127.0.0.3:9876".to_string(),
+        ];
+        let name = trace_instance_name(&lists);
+        assert_eq!(
+            name,
+            "PID_CLIENT_INNER_TRACE_PRODUCER_127.0.0.1:9876;127.0.0.2:9876;127.0.0.3:9876"
+        );
+        assert!(check_client_name("instance name", &name).is_ok(), "{name}");
+        assert_eq!(trace_instance_name(&[]), TRACE_INSTANCE_NAME);
+    }
+
+    #[test]
+    fn the_trace_group_of_a_long_host_group_is_legal_with_the_namespace() {
+        use crate::client::validate::{check_producer_group, check_wire_group_len, wrap_namespace};
+        let host = "g".repeat(250);
+        for namespace in [None, Some("ns"), Some("a_rather_long_namespace_1")] {
+            let group = trace_group(&host, TraceKind::Consume, 12, namespace);
+            check_producer_group(&group).unwrap();
+            check_wire_group_len(&wrap_namespace(namespace, &group)).unwrap();
+        }
+    }
 }
