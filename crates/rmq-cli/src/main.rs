@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use rmq::{Admin, ClientConfig, ClusterInfo, Credentials, TlsConfig, TopicRoute};
 
 mod admin_cmds;
+mod bench;
 mod lag;
 mod lite_pull;
 mod request;
@@ -183,6 +184,14 @@ enum Command {
     Topic {
         #[command(subcommand)]
         command: admin_cmds::TopicCommand,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Benchmarks against the brokers: `rmq bench produce` and `rmq bench consume` report
+    /// messages per second, latency percentiles and the client's CPU and memory.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
         #[command(flatten)]
         common: Common,
     },
@@ -887,6 +896,7 @@ async fn run(cli: Cli) -> Result<()> {
             api.close().await;
             outcome?
         }
+        Command::Bench { command, common } => bench::run(command, &common).await?,
         Command::Producer {
             group,
             instance_name,
