@@ -196,6 +196,22 @@ async fn rmq_lag_says_what_mqadmin_consumer_progress_says() {
     receive(&mut rx, CONSUMED).await;
     consumer.shutdown().await;
     send(&topic, BEHIND).await;
+    // The broker builds its consume queues just after SEND_OK: wait until its max offsets
+    // count every message, as mqadmin would see them.
+    let admin = Admin::new(&ClientConfig::new().name_server(&namesrv())).unwrap();
+    let all_stored = wait_for(LONG, || async {
+        let mut stored = 0;
+        for q in admin.queues(&topic).await.ok()? {
+            stored += admin.max_offset(&q).await.ok()?;
+        }
+        (stored == (CONSUMED + BEHIND) as i64).then_some(())
+    })
+    .await;
+    admin.close().await;
+    assert!(
+        all_stored.is_some(),
+        "the broker's consume queues never counted every message"
+    );
 
     let json = rmq(&["lag", "-n", &namesrv(), "--group", &group, "--json"]).await;
     let doc: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
