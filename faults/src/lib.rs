@@ -145,13 +145,7 @@ pub fn report(line: &str) {
     println!("{line}");
     let path = std::env::var("RMQ_FAULT_REPORT")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .nth(2)
-                .expect("workspace root")
-                .join("target/fault-report.txt")
-        });
+        .unwrap_or_else(|_| workspace_root().join("target/fault-report.txt"));
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -271,6 +271,44 @@ async fn backlog(producer: &Producer, topic: &str, n: usize) -> Vec<String> {
     ids
 }
 
+/// Waits until broker-a's slave knows `topic` (slaves copy topic configurations from their
+/// master every 10 s and refuse pulls and offsets of topics they do not know yet).
+async fn slave_knows_topic(topic: &str) {
+    let api = rmq::client::ClientApi::standalone(
+        vec![Server::NameServer1.addr()],
+        Duration::from_secs(3),
+    );
+    let probe = rmq::protocol::UpdateConsumerOffsetRequestHeader {
+        consumer_group: "fault_slave_probe".into(),
+        topic: topic.into(),
+        queue_id: 0,
+        commit_offset: 0,
+        broker_name: Some("broker-a".into()),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Topics are checked before groups: a 5.x slave that does not know the probe group
+        // (it copies groups from its master too) already knows the topic.
+        match api
+            .update_consumer_offset(&Server::BrokerASlave.addr(), &probe, api.deadline())
+            .await
+        {
+            Ok(()) => break,
+            Err(e)
+                if e.response_code() == Some(rmq::ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST) =>
+            {
+                break
+            }
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the slave never learned {topic}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    api.close().await;
+}
+
 /// Waits until broker-a's slave holds everything its master holds for `topic`.
 async fn slave_caught_up(cluster: &FaultCluster, topic: &str, queues: i32) {
     let api = rmq::client::ClientApi::standalone(
@@ -356,6 +394,7 @@ async fn a_master_killed_under_consume_load_is_read_from_its_slave_and_nothing_i
     let sent = backlog(&producer, &topic, 8000).await;
     producer.shutdown().await;
     slave_caught_up(&cluster, &topic, 4).await;
+    slave_knows_topic(&topic).await;
 
     let group = unique("fault_consume_group");
     let handled: Handled = Arc::default();
@@ -534,7 +573,7 @@ async fn a_crashed_and_restarted_broker_is_used_again_by_producers_and_consumers
         &producer,
         &topic,
         100,
-        Duration::from_secs(55),
+        Duration::from_secs(40),
         vec![
             (
                 Duration::from_secs(5),
@@ -552,12 +591,26 @@ async fn a_crashed_and_restarted_broker_is_used_again_by_producers_and_consumers
     .await;
     let restarted = restarted_at.lock().unwrap().expect("broker-b restarted");
     let since_start = restarted - run_started;
-    let sends_back = log
+    let mut sends_back = log
         .acked
         .iter()
         .filter(|(at, r)| *at > since_start && r.queue.broker_name == "broker-b")
         .map(|(at, _)| *at - since_start)
         .min();
+    // A slow restart may end late in the run; the producer finds broker-b at its next route
+    // refresh (every 30 s): keep sending until a send lands there.
+    let mut late = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while sends_back.is_none() && Instant::now() < deadline {
+        let sent = producer.send(Message::new(&topic, "after the run")).await;
+        if let Ok(r) = &sent {
+            if r.queue.broker_name == "broker-b" {
+                sends_back = Some(restarted.elapsed());
+            }
+            late.push(r.msg_id.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The pool holds no dead connection: a send to one of broker-b's queues succeeds at once.
     let queue = producer
         .queues(&topic)
@@ -573,6 +626,7 @@ async fn a_crashed_and_restarted_broker_is_used_again_by_producers_and_consumers
     producer.shutdown().await;
 
     let mut wanted: Vec<String> = log.acked.iter().map(|(_, r)| r.msg_id.clone()).collect();
+    wanted.extend(late);
     if let Ok(r) = &direct {
         wanted.push(r.msg_id.clone());
     }
