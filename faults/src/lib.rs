@@ -164,3 +164,12 @@ pub fn workspace_root() -> PathBuf {
         .expect("the workspace above the package")
         .to_path_buf()
 }
+
+/// A topic or group name unique to this run.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}

@@ -19,7 +19,7 @@ use rmq::{
     Admin, ClientConfig, ConsumeFrom, LitePullConsumer, Message, MessageQueue, Producer,
     SendResult, TopicTarget,
 };
-use rmq_faults::{report, FaultCluster, Server};
+use rmq_faults::{report, unique, FaultCluster, Server};
 
 /// One test at a time: they share the fault cluster's ports.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -30,17 +30,17 @@ async fn start_cluster() -> FaultCluster {
         .expect("cluster start")
 }
 
+/// A fresh cluster and a topic with 4 queues on each master.
+async fn cluster_with_topic(prefix: &str) -> (Arc<FaultCluster>, String) {
+    let cluster = Arc::new(start_cluster().await);
+    let topic = unique(prefix);
+    create_topic(&cluster, &topic, 4).await;
+    (cluster, topic)
+}
+
 /// Runs a blocking cluster command off the runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
 
 /// Creates `topic` with `queues` queues on both masters; waits until both name servers route
@@ -174,9 +174,7 @@ async fn paced_sends(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_under_produce_load_loses_no_acknowledged_message() {
     let _serial = SERIAL.lock().await;
-    let cluster = Arc::new(start_cluster().await);
-    let topic = unique("FaultProduce");
-    create_topic(&cluster, &topic, 4).await;
+    let (cluster, topic) = cluster_with_topic("FaultProduce").await;
     let producer = Producer::builder(unique("fault_producer"))
         .name_server(&cluster.namesrv())
         .start()
@@ -342,50 +340,10 @@ async fn slave_caught_up(cluster: &FaultCluster, topic: &str, queues: i32) {
 /// What consumers handled: (when, message id, broker) per call, in order.
 type Handled = Arc<Mutex<Vec<(Instant, String, String)>>>;
 
-async fn slow_consumer(
-    cluster: &FaultCluster,
-    group: &str,
-    topic: &str,
-    name: &str,
-    handled: &Handled,
-) -> rmq::PushConsumer {
-    let handled = Arc::clone(handled);
-    rmq::PushConsumer::builder(group)
-        .client(
-            ClientConfig::new()
-                .name_server(&cluster.namesrv())
-                .instance_name(name),
-        )
-        .subscribe(topic, "*")
-        .consume_from(ConsumeFrom::FirstOffset)
-        .consume_concurrency(1)
-        .handler(move |messages, context| {
-            let handled = Arc::clone(&handled);
-            async move {
-                // Slow enough that the backlog outlasts the kill.
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                let mut handled = handled.lock().unwrap();
-                for m in messages {
-                    handled.push((
-                        Instant::now(),
-                        m.msg_id().to_string(),
-                        context.queue.broker_name.clone(),
-                    ));
-                }
-                rmq::ConsumeResult::Success
-            }
-        })
-        .start()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_under_consume_load_is_read_from_its_slave_and_nothing_is_lost() {
     let _serial = SERIAL.lock().await;
-    let cluster = Arc::new(start_cluster().await);
-    let topic = unique("FaultConsume");
-    create_topic(&cluster, &topic, 4).await;
+    let (cluster, topic) = cluster_with_topic("FaultConsume").await;
     let producer = Producer::builder(unique("fault_backlog"))
         .name_server(&cluster.namesrv())
         .start()
@@ -398,8 +356,9 @@ async fn a_master_killed_under_consume_load_is_read_from_its_slave_and_nothing_i
 
     let group = unique("fault_consume_group");
     let handled: Handled = Arc::default();
-    let c1 = slow_consumer(&cluster, &group, &topic, "fault-c1", &handled).await;
-    let c2 = slow_consumer(&cluster, &group, &topic, "fault-c2", &handled).await;
+    let pace = Some(Duration::from_millis(2));
+    let c1 = recording_consumer(&cluster, &group, &topic, "fault-c1", &handled, pace).await;
+    let c2 = recording_consumer(&cluster, &group, &topic, "fault-c2", &handled, pace).await;
     let count = || handled.lock().unwrap().len();
     let deadline = Instant::now() + Duration::from_secs(60);
     while count() < sent.len() / 4 {
@@ -492,26 +451,35 @@ async fn a_master_killed_under_consume_load_is_read_from_its_slave_and_nothing_i
     assert_eq!(lag, 0, "offsets consistent on the restarted master");
 }
 
-/// A push consumer recording every message id it handled, with its broker.
+/// A push consumer recording every message id it handled, with its broker. With `pace`, it
+/// handles one message at a time and takes that long for each (so a backlog outlasts a kill).
 async fn recording_consumer(
     cluster: &FaultCluster,
     group: &str,
     topic: &str,
     name: &str,
     handled: &Handled,
+    pace: Option<Duration>,
 ) -> rmq::PushConsumer {
     let handled = Arc::clone(handled);
-    rmq::PushConsumer::builder(group)
+    let mut builder = rmq::PushConsumer::builder(group)
         .client(
             ClientConfig::new()
                 .name_server(&cluster.namesrv())
                 .instance_name(name),
         )
         .subscribe(topic, "*")
-        .consume_from(ConsumeFrom::FirstOffset)
+        .consume_from(ConsumeFrom::FirstOffset);
+    if pace.is_some() {
+        builder = builder.consume_concurrency(1);
+    }
+    builder
         .handler(move |messages, context| {
             let handled = Arc::clone(&handled);
             async move {
+                if let Some(pace) = pace {
+                    tokio::time::sleep(pace).await;
+                }
                 let mut handled = handled.lock().unwrap();
                 for m in messages {
                     handled.push((
@@ -553,9 +521,7 @@ async fn wait_handled(handled: &Handled, wanted: &[String], limit: Duration) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_and_restarted_broker_is_used_again_by_producers_and_consumers() {
     let _serial = SERIAL.lock().await;
-    let cluster = Arc::new(start_cluster().await);
-    let topic = unique("FaultRestart");
-    create_topic(&cluster, &topic, 4).await;
+    let (cluster, topic) = cluster_with_topic("FaultRestart").await;
     let producer = Producer::builder(unique("fault_restart_producer"))
         .name_server(&cluster.namesrv())
         .start()
@@ -563,7 +529,8 @@ async fn a_crashed_and_restarted_broker_is_used_again_by_producers_and_consumers
         .unwrap();
     let handled: Handled = Arc::default();
     let group = unique("fault_restart_group");
-    let consumer = recording_consumer(&cluster, &group, &topic, "fault-restart-c", &handled).await;
+    let consumer =
+        recording_consumer(&cluster, &group, &topic, "fault-restart-c", &handled, None).await;
 
     let (killer, restarter) = (Arc::clone(&cluster), Arc::clone(&cluster));
     let restarted_at = Arc::new(Mutex::new(None::<Instant>));
@@ -667,9 +634,7 @@ async fn a_crashed_and_restarted_broker_is_used_again_by_producers_and_consumers
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_name_server_down_routes_and_sends_go_on_through_the_other() {
     let _serial = SERIAL.lock().await;
-    let cluster = Arc::new(start_cluster().await);
-    let topic = unique("FaultNameServer");
-    create_topic(&cluster, &topic, 4).await;
+    let (cluster, topic) = cluster_with_topic("FaultNameServer").await;
     let producer = Producer::builder(unique("fault_ns_producer"))
         .name_server(&cluster.namesrv())
         .start()

@@ -11,16 +11,8 @@ use std::time::{Duration, Instant};
 use rmq::{
     Admin, ClientConfig, ConsumeFrom, ConsumeResult, Message, Producer, PushConsumer, TopicTarget,
 };
-use rmq_faults::{report, FaultCluster};
+use rmq_faults::{report, unique, FaultCluster};
 use tokio::io::AsyncBufReadExt;
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
 
 /// The `rmq` binary of this build (`target/<profile>/rmq`, built with the workspace).
 fn rmq_binary() -> std::path::PathBuf {

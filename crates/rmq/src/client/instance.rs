@@ -487,6 +487,19 @@ impl ClientInstance {
         self.update_topic_route_locked(topic, deadline).await
     }
 
+    /// The route of `topic`: the cached one, else looked up now; `None` when the name
+    /// servers know none.
+    ///
+    /// # Errors
+    /// Transport errors talking to the name servers.
+    pub async fn route_or_lookup(&self, topic: &str) -> Result<Option<Arc<TopicRouteData>>> {
+        if let Some(route) = self.route(topic) {
+            return Ok(Some(route));
+        }
+        self.update_topic_route(topic, self.api.deadline()).await?;
+        Ok(self.route(topic))
+    }
+
     /// A broker of `topic` could not be reached: looks the route up again now, at most once a
     /// second per topic, instead of waiting for the periodic refresh (up to 30 s). A crashed
     /// master leaves the route at once (the name server sees its connection close), so

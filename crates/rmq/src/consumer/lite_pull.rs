@@ -1552,17 +1552,8 @@ impl Inner {
     /// The queues of `topic` this member should read, or `None` while that cannot be known
     /// (no route, no member list): the current assignment is kept then, as Java does.
     async fn allocate_topic(&self, topic: &str) -> Result<Option<BTreeSet<MessageQueue>>> {
-        let route = match self.instance.route(topic) {
-            Some(route) => route,
-            None => {
-                self.instance
-                    .update_topic_route(topic, self.instance.api().deadline())
-                    .await?;
-                match self.instance.route(topic) {
-                    Some(route) => route,
-                    None => return Ok(None),
-                }
-            }
+        let Some(route) = self.instance.route_or_lookup(topic).await? else {
+            return Ok(None);
         };
         let mq_all = subscribe_queues(topic, &route);
         if route.broker_datas.is_empty() {
@@ -1705,24 +1696,10 @@ impl Inner {
                     .with_body(self.running_info().into_bytes()),
             ),
             RequestCode::GET_CONSUMER_STATUS_FROM_CLIENT => {
-                let topic = request
-                    .ext_fields
-                    .get("topic")
-                    .unwrap_or_default()
-                    .to_string();
-                let table: Vec<(MessageQueue, i64)> = self
-                    .offsets
-                    .all()
-                    .into_iter()
-                    .filter(|(mq, _)| mq.topic == topic)
-                    .collect();
-                let body = format!(
-                    r#"{{"consumerTable":{{}},"messageQueueTable":{}}}"#,
-                    queue_keyed_map(table.iter().map(|(mq, o)| (mq, o.to_string())))
-                );
+                let topic = request.ext_fields.get("topic").unwrap_or_default();
                 Some(
                     RemotingCommand::response_to(&request, ResponseCode::SUCCESS, None)
-                        .with_body(body.into_bytes()),
+                        .with_body(self.offsets.status_body(topic).into_bytes()),
                 )
             }
             RequestCode::RESET_CONSUMER_CLIENT_OFFSET => {

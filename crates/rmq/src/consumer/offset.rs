@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::fastjson::queue_keyed_map;
 use crate::client::MessageQueue;
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +82,21 @@ impl OffsetStore {
             .iter()
             .map(|(mq, e)| (mq.clone(), e.offset))
             .collect()
+    }
+
+    /// The body of the answer to `GET_CONSUMER_STATUS_FROM_CLIENT` (Java
+    /// `ConsumerStatus`-less `GetConsumerStatusBody`): this consumer's offset of each queue of
+    /// `topic`, as a fastjson queue-keyed map.
+    pub(crate) fn status_body(&self, topic: &str) -> String {
+        let table: Vec<(MessageQueue, i64)> = self
+            .all()
+            .into_iter()
+            .filter(|(mq, _)| mq.topic == topic)
+            .collect();
+        format!(
+            r#"{{"consumerTable":{{}},"messageQueueTable":{}}}"#,
+            queue_keyed_map(table.iter().map(|(mq, o)| (mq, o.to_string())))
+        )
     }
 
     /// Notes that `offset` of `mq` is on the broker now.
