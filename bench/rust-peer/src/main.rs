@@ -110,6 +110,14 @@ fn die(msg: &str) -> ! {
     std::process::exit(2)
 }
 
+/// Prints the first few send errors to stderr; the rest are only counted.
+fn send_error(e: &str) {
+    static SHOWN: AtomicU64 = AtomicU64::new(0);
+    if SHOWN.fetch_add(1, Ordering::Relaxed) < 5 {
+        eprintln!("rust-peer-bench: send failed: {e}");
+    }
+}
+
 fn unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -208,14 +216,12 @@ fn main() {
         .build()
         .unwrap_or_else(|e| die(&format!("tokio: {e}")));
     let code = rt.block_on(async move {
-        let telemetry = rocketmq_observability::install_global(
-            &rocketmq_observability::TelemetryBootstrapConfig::default(),
-        )
-        .unwrap_or_else(|e| die(&format!("telemetry: {e}")));
+        // No telemetry and no log subscriber: the client's logs would cost CPU and fill the
+        // output; send errors are printed by this program.
         let client_runtime = ClientRuntime::try_new(
             owner.root_context().component("client"),
             ClientRuntimeConfig::default(),
-            telemetry.handle(),
+            rocketmq_observability::TelemetryHandle::noop(),
         )
         .unwrap_or_else(|e| die(&format!("client runtime: {e}")));
         let result = if args.consume {
@@ -297,14 +303,24 @@ async fn phase(a: &Args, producer: &DefaultMQProducer, body: &Arc<Vec<u8>>, n: u
                     }
                     let k = batch.min(n - i);
                     let t = Instant::now();
-                    let good = if batch == 1 {
-                        matches!(p.send_with_timeout(message(&topic, &body), TIMEOUT_MS).await,
-                            Ok(Some(ref r)) if r.send_status == SendStatus::SendOk)
+                    let good: Result<(), String> = if batch == 1 {
+                        match p.send_with_timeout(message(&topic, &body), TIMEOUT_MS).await {
+                            Ok(Some(r)) if r.send_status == SendStatus::SendOk => Ok(()),
+                            Ok(r) => Err(format!("status {:?}", r.map(|r| r.send_status))),
+                            Err(e) => Err(e.to_string()),
+                        }
                     } else {
                         let msgs: Vec<Message> = (0..k).map(|_| message(&topic, &body)).collect();
-                        matches!(p.send_batch_with_timeout(msgs, TIMEOUT_MS).await,
-                            Ok(ref r) if r.send_status == SendStatus::SendOk)
+                        match p.send_batch_with_timeout(msgs, TIMEOUT_MS).await {
+                            Ok(r) if r.send_status == SendStatus::SendOk => Ok(()),
+                            Ok(r) => Err(format!("status {:?}", r.send_status)),
+                            Err(e) => Err(e.to_string()),
+                        }
                     };
+                    if let Err(e) = &good {
+                        send_error(e);
+                    }
+                    let good = good.is_ok();
                     if good {
                         lat.push(t.elapsed().as_micros() as u64);
                         ok.fetch_add(k, Ordering::Relaxed);
@@ -353,8 +369,9 @@ async fn phase(a: &Args, producer: &DefaultMQProducer, body: &Arc<Vec<u8>>, n: u
                             .push(t.elapsed().as_micros() as u64);
                         ok2.fetch_add(k, Ordering::Relaxed);
                     }
-                    _ => {
+                    (r, e) => {
                         failed2.fetch_add(k, Ordering::Relaxed);
+                        send_error(&format!("{:?} {:?}", r.map(|r| r.send_status), e));
                     }
                 }
                 done2.fetch_add(1, Ordering::Release);
@@ -370,6 +387,9 @@ async fn phase(a: &Args, producer: &DefaultMQProducer, body: &Arc<Vec<u8>>, n: u
                     .send_batch_with_callback_timeout(msgs, cb, TIMEOUT_MS)
                     .await
             };
+            if let Err(e) = &sent {
+                send_error(&e.to_string());
+            }
             if sent.is_err() && slot.lock().expect("slot").take().is_some() {
                 failed.fetch_add(k, Ordering::Relaxed);
                 done.fetch_add(1, Ordering::Release);
