@@ -55,7 +55,9 @@ fn parse_args() -> Args {
     let consume = match it.next().as_deref() {
         Some("produce") => false,
         Some("consume") => true,
-        other => die(&format!("first argument must be produce or consume, not {other:?}")),
+        other => die(&format!(
+            "first argument must be produce or consume, not {other:?}"
+        )),
     };
     let mut a = Args {
         consume,
@@ -292,8 +294,12 @@ async fn phase(a: &Args, producer: &DefaultMQProducer, body: &Arc<Vec<u8>>, n: u
         let mut tasks = Vec::new();
         for _ in 0..a.concurrency {
             let (p, body, topic) = (producer.clone(), Arc::clone(body), a.topic.clone());
-            let (next, ok, failed, batch) =
-                (Arc::clone(&next), Arc::clone(&ok), Arc::clone(&failed), a.batch as u64);
+            let (next, ok, failed, batch) = (
+                Arc::clone(&next),
+                Arc::clone(&ok),
+                Arc::clone(&failed),
+                a.batch as u64,
+            );
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 loop {
@@ -304,7 +310,10 @@ async fn phase(a: &Args, producer: &DefaultMQProducer, body: &Arc<Vec<u8>>, n: u
                     let k = batch.min(n - i);
                     let t = Instant::now();
                     let good: Result<(), String> = if batch == 1 {
-                        match p.send_with_timeout(message(&topic, &body), TIMEOUT_MS).await {
+                        match p
+                            .send_with_timeout(message(&topic, &body), TIMEOUT_MS)
+                            .await
+                        {
                             Ok(Some(r)) if r.send_status == SendStatus::SendOk => Ok(()),
                             Ok(r) => Err(format!("status {:?}", r.map(|r| r.send_status))),
                             Err(e) => Err(e.to_string()),
@@ -348,7 +357,10 @@ async fn phase(a: &Args, producer: &DefaultMQProducer, body: &Arc<Vec<u8>>, n: u
             let k = batch.min(n - i);
             i += k;
             calls += 1;
-            let permit = Arc::clone(&permits).acquire_owned().await.expect("semaphore");
+            let permit = Arc::clone(&permits)
+                .acquire_owned()
+                .await
+                .expect("semaphore");
             let slot = Arc::new(Mutex::new(Some(permit)));
             let (ok2, failed2, lat2, done2, slot2) = (
                 Arc::clone(&ok),
