@@ -9,7 +9,7 @@
 //! are acknowledged but not counted.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -171,13 +171,6 @@ impl State {
     }
 }
 
-/// The wall clock in µs since the epoch (0 before 1970).
-fn epoch_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 /// Why the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -207,7 +200,7 @@ pub(crate) async fn run(args: &ConsumeArgs, common: &crate::Common) -> Result<()
         .consume_concurrency(args.concurrency as usize)
         .shutdown_timeout(Duration::from_secs(1))
         .handler(move |messages, _context| {
-            let (now, now_us) = (Instant::now(), epoch_us());
+            let (now, now_us) = (Instant::now(), process::epoch_us());
             let mut state = handler_state.lock().unwrap_or_else(PoisonError::into_inner);
             for m in &messages {
                 state.on_message(m.born_timestamp, now, now_us);

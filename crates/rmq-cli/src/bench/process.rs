@@ -2,7 +2,7 @@
 //! workspace forbids `unsafe`, so no `getrusage` through libc). Both are `None` where `/proc`
 //! is not there or does not parse; the report then shows `null`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Clock ticks per second of `/proc/<pid>/stat` times: `USER_HZ`, which Linux fixes at 100
 /// for user space on every architecture it runs these tools on.
@@ -22,6 +22,13 @@ pub(crate) fn cpu_time() -> Option<Duration> {
 pub(crate) fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     vm_hwm_kb(&status)
+}
+
+/// The wall clock in µs since the epoch (0 before 1970).
+pub(crate) fn epoch_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name in

@@ -428,6 +428,11 @@ struct Outcome {
     errors: Vec<String>,
     /// Ctrl-C ended the measured phase early.
     interrupted: bool,
+    /// Wall-clock times in µs since the Unix epoch (what a harness outside this process
+    /// lines its own samples up with): the first send's answer, and the measured phase.
+    first_ok_unix_us: i64,
+    start_unix_us: i64,
+    end_unix_us: i64,
 }
 
 /// The probe send, the warm-up and the measured phase.
@@ -447,6 +452,7 @@ async fn measure(sender: &Arc<Sender>, plan: &Plan) -> Result<Outcome> {
         .await
         .map_err(Failure::into_error)
         .with_context(|| format!("first send to {}", sender.topic))?;
+    let first_ok_unix_us = process::epoch_us();
     let mut warmup_messages = probe;
 
     if let Some(warmup) = plan.run.warmup {
@@ -469,7 +475,9 @@ async fn measure(sender: &Arc<Sender>, plan: &Plan) -> Result<Outcome> {
     };
     let phase = Phase::new(tickets, &counters)?;
     let cpu_before = process::cpu_time();
+    let start_unix_us = process::epoch_us();
     let elapsed = run_phase(sender, &phase, plan.concurrency).await?;
+    let end_unix_us = process::epoch_us();
     let cpu_after = process::cpu_time();
     progress.finish();
 
@@ -490,6 +498,9 @@ async fn measure(sender: &Arc<Sender>, plan: &Plan) -> Result<Outcome> {
         status_failed: tally.status_failed,
         errors: tally.errors,
         interrupted: interrupted.load(Ordering::Relaxed),
+        first_ok_unix_us,
+        start_unix_us,
+        end_unix_us,
     })
 }
 
@@ -570,6 +581,9 @@ pub(crate) async fn run(args: &ProduceArgs, common: &crate::Common) -> Result<()
             ),
             ("send_failed", outcome.send_failed.into()),
             ("status_failed", outcome.status_failed.into()),
+            ("first_ok_unix_us", outcome.first_ok_unix_us.into()),
+            ("start_unix_us", outcome.start_unix_us.into()),
+            ("end_unix_us", outcome.end_unix_us.into()),
         ];
         println!("{}", report.to_json(details));
     } else {
