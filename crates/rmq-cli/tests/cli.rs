@@ -92,17 +92,12 @@ fn send_prints_one_json_object_per_message_and_fails_loudly() {
         "x",
         "--json",
     ]);
-    assert!(!out.status.success());
-    let line: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
-    assert_eq!(line["status"], "ERROR");
-    assert!(
-        line["error"]
-            .as_str()
-            .unwrap()
-            .contains("only %|a-zA-Z0-9_- are allowed"),
-        "{line}"
-    );
+    // A bad topic is a usage error, refused before anything starts: one line, no output.
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("only %|a-zA-Z0-9_- are allowed"), "{err}");
 
     let out = rmq(&[
         "send",
