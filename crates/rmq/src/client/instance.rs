@@ -161,7 +161,10 @@ impl ClientInstance {
         let client_id = config.client_id();
         let mut table = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = table.get(&client_id).and_then(Weak::upgrade) {
-            if !existing.members.is_closed() {
+            if existing.runtime_gone() {
+                // Its members cannot be served any more; theirs stays theirs.
+                warn!(client_id = %client_id, "client instance's runtime shut down; making a new one");
+            } else if !existing.members.is_closed() {
                 let diff = existing.config.differences(config);
                 if !diff.is_empty() {
                     return Err(ValidationError::ClientIdInUse {
@@ -215,6 +218,21 @@ impl ClientInstance {
         table.insert(client_id.clone(), Arc::downgrade(&instance));
         info!(client_id = %client_id, "created client instance");
         Ok(instance)
+    }
+
+    /// Whether the runtime this instance was started on has shut down: a periodic job ended
+    /// while the instance runs (they only end when it stops). An instance is shared by every
+    /// member of its client id in the process, and its tasks run on the runtime of the member
+    /// that started it; a member on another runtime then needs an instance of its own.
+    fn runtime_gone(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+            && !self.token.is_cancelled()
+            && self
+                .jobs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(JoinHandle::is_finished)
     }
 
     /// The client id (`IP@instance[@unit]`).

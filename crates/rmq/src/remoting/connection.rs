@@ -491,7 +491,9 @@ impl Connection {
 
     /// Whether the connection is closed (it never reopens).
     pub fn is_closed(&self) -> bool {
-        self.handle.shared.closed.is_cancelled()
+        // A writer task that is gone without closing the connection ended with the runtime
+        // it ran on (the connection was opened from another runtime, since shut down).
+        self.handle.shared.closed.is_cancelled() || self.handle.writer_tx.is_closed()
     }
 
     /// Completes when the connection closes.
@@ -655,6 +657,9 @@ impl Connection {
             Pending::Closed(reason) => reason.clone(),
             Pending::Open(_) => CloseReason::Local,
         };
+        // The writer is gone while the connection looked open: its runtime shut down. Close
+        // it for good, so the pool dials a fresh connection on the caller's runtime.
+        shared.fail(reason.clone());
         shared.closed_error(reason)
     }
 }
