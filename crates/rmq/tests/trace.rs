@@ -220,11 +220,14 @@ async fn handler_calls_have_before_and_after_records_linked_and_later_is_a_failu
     consumer.shutdown().await;
     let stats = consumer.trace_stats().expect("tracing");
     assert_eq!(stats.dropped, 0, "{stats:?}");
+    assert_eq!(stats.failed_messages, 0, "{stats:?}");
 
-    let wanted: Vec<String> = [&first.msg_id, &second.msg_id]
+    // The first message was handled twice: wait for both calls' records.
+    let mut wanted: Vec<String> = [&first.msg_id, &first.msg_id, &second.msg_id]
         .iter()
         .flat_map(|id| [format!("SubBefore:{id}"), format!("SubAfter:{id}")])
         .collect();
+    wanted.sort();
     let records = java_trace_dump(&wanted).await;
     let before = &records[&format!("SubBefore:{}", first.msg_id)];
     let after = &records[&format!("SubAfter:{}", first.msg_id)];

@@ -4,8 +4,10 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.apache.rocketmq.client.consumer.DefaultLitePullConsumer;
 import org.apache.rocketmq.client.exception.MQClientException;
@@ -26,7 +28,8 @@ import org.apache.rocketmq.common.message.MessageQueue;
  *
  * Reads every queue of TRACE_TOPIC from its first offset (lite pull, assign mode, fresh group,
  * nothing committed) until, for every TYPE:MSG_ID given, a record of that type (Pub, SubBefore,
- * SubAfter, EndTransaction) about that message id was decoded, or TIMEOUT_MS passed. Prints
+ * SubAfter, EndTransaction) about that message id was decoded — as many as the argument is
+ * given, so a message handled twice can be waited for — or TIMEOUT_MS passed. Prints
  * one JSON object per decoded record about one of the given ids (with the trace message's
  * KEYS), and one {"decode_error": …} object per trace message Java could not decode.
  * Exit 0 iff every TYPE:MSG_ID was seen and nothing failed to decode, 3 otherwise, 2 on usage
@@ -50,7 +53,7 @@ public final class TraceDump {
             System.exit(2);
             return;
         }
-        Set<String> wanted = new HashSet<String>();
+        Map<String, Integer> wanted = new HashMap<String, Integer>();
         Set<String> ids = new HashSet<String>();
         for (int i = 3; i < args.length; i++) {
             int colon = args[i].indexOf(':');
@@ -58,7 +61,8 @@ public final class TraceDump {
                 System.err.println("TraceDump: expected TYPE:MSG_ID, got " + args[i]);
                 System.exit(2);
             }
-            wanted.add(args[i]);
+            Integer n = wanted.get(args[i]);
+            wanted.put(args[i], n == null ? 1 : n + 1);
             ids.add(args[i].substring(colon + 1));
         }
         PrintStream out = JsonLine.takeStdout();
@@ -75,8 +79,8 @@ public final class TraceDump {
         System.exit(rc);
     }
 
-    private static int run(String namesrv, String topic, long timeoutMs, Set<String> wanted, Set<String> ids,
-        PrintStream out) throws Exception {
+    private static int run(String namesrv, String topic, long timeoutMs, Map<String, Integer> wanted,
+        Set<String> ids, PrintStream out) throws Exception {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
         String unique = JsonLine.pid() + "_" + Long.toHexString(System.nanoTime());
         DefaultLitePullConsumer consumer = new DefaultLitePullConsumer("rmq_interop_trace_dump_" + unique);
@@ -85,7 +89,7 @@ public final class TraceDump {
         consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         consumer.setAutoCommit(false);
         consumer.setPollTimeoutMillis(200);
-        Set<String> seen = new HashSet<String>();
+        Map<String, Integer> seen = new HashMap<String, Integer>();
         Set<String> messages = new HashSet<String>();
         int decodeErrors = 0;
         consumer.start();
@@ -95,7 +99,7 @@ public final class TraceDump {
                 return 3;
             }
             consumer.assign(new ArrayList<MessageQueue>(queues));
-            while (!seen.containsAll(wanted) && System.nanoTime() < deadline) {
+            while (!allSeen(wanted, seen) && System.nanoTime() < deadline) {
                 for (MessageExt m : consumer.poll(200)) {
                     if (!messages.add(m.getMsgId())) {
                         continue;
@@ -115,7 +119,9 @@ public final class TraceDump {
                             if (!ids.contains(b.getMsgId())) {
                                 continue;
                             }
-                            seen.add(c.getTraceType() + ":" + b.getMsgId());
+                            String key = c.getTraceType() + ":" + b.getMsgId();
+                            Integer n = seen.get(key);
+                            seen.put(key, n == null ? 1 : n + 1);
                             out.println(toJson(c, b, m.getKeys()));
                         }
                     }
@@ -125,11 +131,26 @@ public final class TraceDump {
             consumer.shutdown();
         }
         out.flush();
-        List<String> missing = new ArrayList<String>(wanted);
-        missing.removeAll(seen);
-        System.err.println("trace records seen " + seen.size() + ", missing " + missing + ", decode errors "
+        List<String> missing = new ArrayList<String>();
+        for (Map.Entry<String, Integer> w : wanted.entrySet()) {
+            Integer n = seen.get(w.getKey());
+            if (n == null || n < w.getValue()) {
+                missing.add(w.getKey() + " (" + (n == null ? 0 : n) + " of " + w.getValue() + ")");
+            }
+        }
+        System.err.println("trace records seen " + seen + ", missing " + missing + ", decode errors "
             + decodeErrors);
         return missing.isEmpty() && decodeErrors == 0 ? 0 : 3;
+    }
+
+    private static boolean allSeen(Map<String, Integer> wanted, Map<String, Integer> seen) {
+        for (Map.Entry<String, Integer> w : wanted.entrySet()) {
+            Integer n = seen.get(w.getKey());
+            if (n == null || n < w.getValue()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String toJson(TraceContext c, TraceBean b, String keys) {
