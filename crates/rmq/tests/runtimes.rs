@@ -16,6 +16,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A producer of a group of its own under the shared instance name.
+async fn start_producer(group_prefix: &str, instance_name: &str) -> Producer {
+    Producer::builder(unique(group_prefix))
+        .name_server(&namesrv())
+        .instance_name(instance_name)
+        .start()
+        .await
+        .unwrap()
+}
+
 #[test]
 fn members_outlive_the_runtime_that_started_their_shared_instance() {
     let instance_name = unique("two_runtimes");
@@ -26,23 +36,13 @@ fn members_outlive_the_runtime_that_started_their_shared_instance() {
     // The first runtime starts the instance (its jobs and connections run there) …
     let first = first_runtime.block_on(async {
         create_topic(&api().await, &topic, 2).await;
-        let producer = Producer::builder(unique("first_runtime"))
-            .name_server(&namesrv())
-            .instance_name(&instance_name)
-            .start()
-            .await
-            .unwrap();
+        let producer = start_producer("first_runtime", &instance_name).await;
         producer.send(Message::new(&topic, "one")).await.unwrap();
         producer
     });
     // … and a member on the second runtime joins it.
     let second = second_runtime.block_on(async {
-        let producer = Producer::builder(unique("second_runtime"))
-            .name_server(&namesrv())
-            .instance_name(&instance_name)
-            .start()
-            .await
-            .unwrap();
+        let producer = start_producer("second_runtime", &instance_name).await;
         assert_eq!(
             producer.instance().client_id(),
             first.instance().client_id()
@@ -63,12 +63,7 @@ fn members_outlive_the_runtime_that_started_their_shared_instance() {
                 .unwrap_or_else(|e| panic!("send {i} after the first runtime ended: {e}"));
         }
         // A member that starts now gets a live instance of that client id.
-        let third = Producer::builder(unique("third_runtime"))
-            .name_server(&namesrv())
-            .instance_name(&instance_name)
-            .start()
-            .await
-            .unwrap();
+        let third = start_producer("third_runtime", &instance_name).await;
         assert!(!std::sync::Arc::ptr_eq(third.instance(), first.instance()));
         third.send(Message::new(&topic, "three")).await.unwrap();
         assert!(
