@@ -231,8 +231,20 @@ impl Encoder<&RemotingCommand> for RemotingCodec {
 
 impl RemotingCodec {
     fn encode_ref(&self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let start = dst.len();
         dst.reserve(8 + 128 + cmd.body.len());
+        self.encode_head(cmd, dst)?;
+        dst.extend_from_slice(&cmd.body);
+        Ok(())
+    }
+
+    /// Appends the frame of `cmd` without its body: length prefix, header type and length,
+    /// header. The body follows on the wire as it is, so a writer can send it from where it
+    /// already lies instead of copying it into a frame of its own.
+    ///
+    /// # Errors
+    /// [`CodecError`] when the command does not fit a frame; `dst` is then unchanged.
+    pub fn encode_head(&self, cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let start = dst.len();
         dst.put_u64(0); // length and type|headerLen, patched below
         let encoded = match cmd.serialize_type {
             SerializeType::Json => encode_json_header(cmd, dst),
@@ -255,7 +267,6 @@ impl RemotingCodec {
         let type_and_len = (u32::from(cmd.serialize_type.code()) << 24) | header_len as u32;
         dst[start..start + 4].copy_from_slice(&length.to_be_bytes());
         dst[start + 4..start + 8].copy_from_slice(&type_and_len.to_be_bytes());
-        dst.extend_from_slice(&cmd.body);
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
-use tokio_util::codec::{Encoder, FramedRead};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -118,9 +118,37 @@ enum Pending {
     Closed(CloseReason),
 }
 
+/// One encoded frame: its length prefix and header, then the command's body as the caller
+/// gave it. The body is never copied into a buffer of its own, so a frame waiting for the
+/// writer costs its header only (the body is shared with the message that holds it anyway).
+#[derive(Clone)]
+struct Frame {
+    head: Bytes,
+    body: Bytes,
+}
+
+impl Frame {
+    /// Encodes `cmd`.
+    fn encode(codec: &RemotingCodec, cmd: &RemotingCommand) -> std::result::Result<Self, CodecError> {
+        let mut head = BytesMut::with_capacity(HEAD_CAPACITY);
+        codec.encode_head(cmd, &mut head)?;
+        Ok(Self {
+            head: head.freeze(),
+            body: cmd.body.clone(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+}
+
+/// Room for the length prefix and a typical header (a send's JSON header is about 400 bytes).
+const HEAD_CAPACITY: usize = 512;
+
 /// A frame waiting for the writer, with its share of the unwritten-bytes allowance.
 struct QueuedFrame {
-    bytes: Bytes,
+    frame: Frame,
     _room: OwnedSemaphorePermit,
 }
 
@@ -240,8 +268,8 @@ impl Shared {
     }
 
     /// Waits (until `deadline`) for room for `bytes` among the unwritten bytes.
-    async fn reserve_room(&self, bytes: &Bytes, deadline: Instant) -> Option<QueuedFrame> {
-        let share = bytes.len().clamp(1, self.max_unwritten_bytes.max(1));
+    async fn reserve_room(&self, frame: &Frame, deadline: Instant) -> Option<QueuedFrame> {
+        let share = frame.len().clamp(1, self.max_unwritten_bytes.max(1));
         let share = u32::try_from(share).unwrap_or(u32::MAX);
         let room = tokio::time::timeout_at(
             deadline,
@@ -251,7 +279,7 @@ impl Shared {
         .ok()?
         .ok()?;
         Some(QueuedFrame {
-            bytes: bytes.clone(),
+            frame: frame.clone(),
             _room: room,
         })
     }
@@ -607,7 +635,7 @@ impl Connection {
     /// then a place in the queue. `Err(None)` is a timeout.
     async fn enqueue(
         &self,
-        frame: &Bytes,
+        frame: &Frame,
         deadline: Instant,
     ) -> std::result::Result<Arc<FrameSlot>, Option<Error>> {
         let shared = &*self.handle.shared;
@@ -641,14 +669,8 @@ impl Connection {
         }
     }
 
-    fn encode(&self, cmd: &RemotingCommand) -> Result<Bytes> {
-        let mut buf = BytesMut::new();
-        self.handle
-            .codec
-            .clone()
-            .encode(cmd, &mut buf)
-            .map_err(|e| Error::Encode(Arc::new(e)))?;
-        Ok(buf.freeze())
+    fn encode(&self, cmd: &RemotingCommand) -> Result<Frame> {
+        Frame::encode(&self.handle.codec, cmd).map_err(|e| Error::Encode(Arc::new(e)))
     }
 
     fn closed_now(&self) -> Error {
@@ -684,8 +706,9 @@ where
         let write_batch = async {
             for slot in batch.drain(..) {
                 // An empty slot is a request that timed out or was cancelled while queued.
-                if let Some(frame) = slot.take() {
-                    writer.write_all(&frame.bytes).await?;
+                if let Some(queued) = slot.take() {
+                    writer.write_all(&queued.frame.head).await?;
+                    writer.write_all(&queued.frame.body).await?;
                 }
             }
             writer.flush().await
@@ -710,7 +733,7 @@ async fn read_loop<R>(
     mut frames: FramedRead<R, FrameSplitter>,
     request_tx: mpsc::Sender<RemotingCommand>,
     writer_tx: mpsc::Sender<Arc<FrameSlot>>,
-    mut codec: RemotingCodec,
+    codec: RemotingCodec,
     idle_timeout: Option<Duration>,
 ) where
     R: AsyncRead + Unpin,
@@ -788,14 +811,12 @@ async fn read_loop<R>(
                         ResponseCode::SYSTEM_BUSY,
                         Some("client is busy, try again later".into()),
                     );
-                    let mut buf = BytesMut::new();
-                    if codec.encode(&busy, &mut buf).is_ok() {
+                    if let Ok(frame) = Frame::encode(&codec, &busy) {
                         // Never block the reader: drop the reply if the writer is full too.
-                        let bytes = buf.freeze();
                         if let Ok(room) = Arc::clone(&shared.write_room)
-                            .try_acquire_many_owned(bytes.len() as u32)
+                            .try_acquire_many_owned(frame.len() as u32)
                         {
-                            let slot = FrameSlot::new(QueuedFrame { bytes, _room: room });
+                            let slot = FrameSlot::new(QueuedFrame { frame, _room: room });
                             let _ = writer_tx.try_send(slot);
                         }
                     }
@@ -834,7 +855,7 @@ async fn dispatch_loop(
                 let Some(request) = request else { return };
                 let future = handler.handle(&shared.addr, request.clone());
                 let writer_tx = writer_tx.clone();
-                let mut codec = codec.clone();
+                let codec = codec.clone();
                 let shared = Arc::clone(&shared);
                 running.spawn(async move {
                     let Some(mut response) = future.await else { return };
@@ -843,14 +864,15 @@ async fn dispatch_loop(
                     }
                     response.opaque = request.opaque;
                     response.flag |= FLAG_RESPONSE;
-                    let mut buf = BytesMut::new();
-                    if let Err(e) = codec.encode(&response, &mut buf) {
-                        warn!(addr = %shared.addr, error = %e, "cannot encode reply to server request");
-                        return;
-                    }
-                    let bytes = buf.freeze();
+                    let frame = match Frame::encode(&codec, &response) {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            warn!(addr = %shared.addr, error = %e, "cannot encode reply to server request");
+                            return;
+                        }
+                    };
                     let deadline = deadline_after(REPLY_QUEUE_TIMEOUT);
-                    if let Some(queued) = shared.reserve_room(&bytes, deadline).await {
+                    if let Some(queued) = shared.reserve_room(&frame, deadline).await {
                         let _ = tokio::time::timeout_at(deadline, writer_tx.send(FrameSlot::new(queued))).await;
                     }
                 });
