@@ -151,9 +151,9 @@ pub use consumer::{
 };
 pub use error::{CloseReason, Error, Result, ValidationError};
 pub use producer::{
-    create_reply_message, Message, MessageQueueSelector, Producer, ProducerBuilder, ProducerState,
-    SelectByHash, SelectRandom, SendResult, SendStatus, TransactionError, TransactionListener,
-    TransactionSendResult, TransactionState, MAX_DELAY_LEVEL,
+    create_reply_message, AutoBatch, Message, MessageQueueSelector, Producer, ProducerBuilder,
+    ProducerState, SelectByHash, SelectRandom, SendResult, SendStatus, TransactionError,
+    TransactionListener, TransactionSendResult, TransactionState, MAX_DELAY_LEVEL,
 };
 pub use protocol::{
     CodecError, CompressionType, LanguageCode, RequestCode, ResponseCode,

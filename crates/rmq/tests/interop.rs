@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::broker::{api, create_topic, is_v4, namesrv, unique, version};
+use common::broker::{api, create_topic, is_v4, namesrv, unique};
+use common::java::java_consume_by_id;
 use rmq::CompressionType;
 use rmq::{Message, Producer};
 
@@ -16,37 +15,6 @@ struct Expected {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Runs the Java consumer; returns its JSON lines keyed by message id.
-async fn java_consume(topic: &str, count: usize) -> BTreeMap<String, serde_json::Value> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/java-consume");
-    let out = tokio::process::Command::new("bash")
-        .arg(script)
-        .arg(version())
-        .arg(namesrv())
-        .arg(topic)
-        .arg(count.to_string())
-        .arg("60000")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .expect("scripts/java-consume runs (needs a JDK and Maven)");
-    assert!(
-        out.status.success(),
-        "Java consumer failed: {:?}",
-        out.status
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
-            (v["msg_id"].as_str().unwrap_or_default().to_string(), v)
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -114,7 +82,7 @@ async fn the_java_consumer_reads_what_we_sent() {
         }
     }
 
-    let got = java_consume(&topic, expected.len()).await;
+    let got = java_consume_by_id(&topic, expected.len()).await;
     assert_eq!(
         got.len(),
         expected.len(),

@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::broker::{api, broker_a, create_topic_on, namesrv, unique, version, wait_for};
+use common::broker::{api, broker_a, create_topic_on, namesrv, unique, wait_for};
+use common::java::run_java;
 use rmq::{
-    ConsumeFrom, ConsumeResult, LitePullConsumer, Message, MessageExt, Producer, PushConsumer,
-    SelectByHash, SendResult, TraceConfig, TransactionError, TransactionListener, TransactionState,
+    AutoBatch, ConsumeFrom, ConsumeResult, LitePullConsumer, Message, MessageExt, Producer,
+    PushConsumer, SelectByHash, SendResult, TraceConfig, TransactionError, TransactionListener,
+    TransactionState,
 };
 
 const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
@@ -27,30 +29,9 @@ fn trace_config() -> TraceConfig {
 /// Runs Java's trace reader until every `type:msg_id` in `wanted` was decoded; its records
 /// about those ids, grouped by `type:msg_id`.
 async fn java_trace_dump(wanted: &[String]) -> HashMap<String, Vec<serde_json::Value>> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/java-trace-dump");
-    let out = tokio::process::Command::new("bash")
-        .arg(script)
-        .arg(version())
-        .arg(namesrv())
-        .arg(TRACE_TOPIC)
-        .arg("60000")
-        .args(wanted)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .expect("scripts/java-trace-dump runs (needs a JDK and Maven)");
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert!(
-        out.status.success(),
-        "Java's trace reader failed ({:?}); it decoded {lines:#?}",
-        out.status
-    );
+    let mut args = vec![TRACE_TOPIC, "60000"];
+    args.extend(wanted.iter().map(String::as_str));
+    let lines = run_java("java-trace-dump", &args).await;
     let mut by_key: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
     for line in lines {
         assert!(line.get("decode_error").is_none(), "{line}");
@@ -164,6 +145,54 @@ async fn every_send_the_broker_answered_has_one_publish_record_java_decodes() {
     let b = &records[&format!("Pub:{}", batch.msg_id)][0];
     assert_eq!(b["tags"], "null");
     assert_eq!(b["keys"], "null");
+}
+
+#[tokio::test]
+async fn auto_batched_sends_have_one_publish_record_each_with_their_own_ids() {
+    let topic = topic("TraceAutoBatch", 4).await;
+    let group = unique("trace_auto_batch");
+    let producer = Producer::builder(&group)
+        .name_server(&namesrv())
+        .trace(trace_config())
+        .auto_batch(AutoBatch::new().max_delay(Duration::from_millis(500)))
+        .start()
+        .await
+        .unwrap();
+    let messages: Vec<Message> = (0..3)
+        .map(|i| {
+            Message::new(&topic, format!("auto {i}"))
+                .with_tags(format!("T{i}"))
+                .with_key(format!("key-{i}"))
+        })
+        .collect();
+    let results: Vec<SendResult> =
+        futures_util::future::join_all(messages.iter().map(|m| producer.send(m.clone())))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    producer.shutdown().await;
+    // One batch: one queue, consecutive offsets.
+    assert!(results.iter().all(|r| r.queue == results[0].queue));
+    let stats = producer.trace_stats().expect("tracing");
+    assert_eq!(stats.recorded, 3, "{stats:?}");
+    assert_eq!(stats.failed_messages, 0, "{stats:?}");
+
+    let wanted: Vec<String> = results
+        .iter()
+        .map(|r| format!("Pub:{}", r.msg_id))
+        .collect();
+    let records = java_trace_dump(&wanted).await;
+    for (i, result) in results.iter().enumerate() {
+        let pubs = &records[&format!("Pub:{}", result.msg_id)];
+        assert_eq!(pubs.len(), 1, "one publish record per message: {pubs:#?}");
+        let r = &pubs[0];
+        assert_eq!(r["offset_msg_id"], result.offset_msg_id.as_str());
+        assert_eq!(r["tags"], format!("T{i}").as_str());
+        assert_eq!(r["keys"], format!("key-{i}").as_str());
+        assert_eq!(r["body_length"], 6);
+        assert_eq!(r["success"], true);
+    }
 }
 
 #[tokio::test]

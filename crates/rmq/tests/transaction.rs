@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::broker::{api, broker_a, create_topic_on, namesrv, unique, version, wait_for};
+use common::broker::{api, broker_a, create_topic_on, namesrv, unique, wait_for};
+use common::java::java_consume;
 use rmq::{
     Error, Message, MessageExt, Producer, SendResult, TransactionError, TransactionListener,
     TransactionState, ValidationError,
@@ -129,35 +130,6 @@ async fn producer(listener: &Arc<ByBody>) -> Producer {
         .start()
         .await
         .unwrap()
-}
-
-/// Runs the Java consumer; its JSON lines in queue order.
-async fn java_consume(topic: &str, count: usize) -> Vec<serde_json::Value> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/java-consume");
-    let out = tokio::process::Command::new("bash")
-        .arg(script)
-        .arg(version())
-        .arg(namesrv())
-        .arg(topic)
-        .arg(count.to_string())
-        .arg("60000")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .expect("scripts/java-consume runs (needs a JDK and Maven)");
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert!(
-        out.status.success(),
-        "Java consumer failed ({:?}); it read {lines:?}",
-        out.status
-    );
-    lines
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use clap::Args;
-use rmq::{CompressionType, Message, Producer, SendStatus};
+use rmq::{AutoBatch, CompressionType, Message, Producer, SendStatus};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
@@ -63,6 +63,11 @@ pub(crate) struct ProduceArgs {
     /// Send batches of this many messages (`send_batch`, 1 to 10000; sync and async modes).
     #[arg(long, value_name = "N")]
     batch: Option<u64>,
+    /// Turn on the producer's auto-batching, a batch leaving after at most this many
+    /// milliseconds (1 to 30000; 32 KiB a batch): concurrent single sends share requests.
+    /// Sync and async modes, not with `--batch`.
+    #[arg(long, value_name = "MS")]
+    auto_batch_ms: Option<u64>,
     /// Compress bodies of 4096 bytes and more with `zlib`, `lz4` or `zstd` (lz4 and zstd
     /// need 5.x consumers); off by default. Batches are never compressed.
     #[arg(long, value_name = "TYPE")]
@@ -109,6 +114,8 @@ struct Plan {
     mode: Mode,
     /// Messages per send call when batching.
     batch: Option<usize>,
+    /// The auto-batching delay, when on.
+    auto_batch: Option<Duration>,
     compression: Option<CompressionType>,
     run: RunPlan,
 }
@@ -148,6 +155,23 @@ impl ProduceArgs {
             }
             Some(n) => Some(n as usize),
         };
+        let auto_batch = match self.auto_batch_ms {
+            None => None,
+            Some(ms) if !(1..=30_000).contains(&ms) => {
+                return Err(usage(format!(
+                    "--auto-batch-ms must be 1 to 30000, not {ms}"
+                )));
+            }
+            Some(_) if batch.is_some() => {
+                return Err(usage("--auto-batch-ms and --batch cannot be combined"));
+            }
+            Some(_) if mode == Mode::Oneway => {
+                return Err(usage(
+                    "--auto-batch-ms works with --mode sync or async, not oneway",
+                ));
+            }
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
         let compression = match self.compress.as_deref() {
             None => None,
             Some("zlib") => Some(CompressionType::Zlib),
@@ -164,6 +188,7 @@ impl ProduceArgs {
             concurrency: self.concurrency as usize,
             mode,
             batch,
+            auto_batch,
             compression,
             run,
         })
@@ -537,10 +562,12 @@ pub(crate) async fn run(args: &ProduceArgs, common: &crate::Common) -> Result<()
         .client(client)
         .send_timeout(Duration::from_millis(common.timeout_ms))
         .compression(plan.compression.map(|c| (c, c.default_level())))
-        .compress_threshold(COMPRESS_THRESHOLD)
-        .start()
-        .await
-        .context("start producer")?;
+        .compress_threshold(COMPRESS_THRESHOLD);
+    let producer = match plan.auto_batch {
+        Some(delay) => producer.auto_batch(AutoBatch::new().max_delay(delay)),
+        None => producer,
+    };
+    let producer = producer.start().await.context("start producer")?;
     let sender = Arc::new(Sender {
         producer,
         topic: args.topic.clone(),
@@ -573,6 +600,10 @@ pub(crate) async fn run(args: &ProduceArgs, common: &crate::Common) -> Result<()
             ("size", plan.size.into()),
             ("concurrency", plan.concurrency.into()),
             ("batch", plan.batch.into()),
+            (
+                "auto_batch_ms",
+                plan.auto_batch.map(|d| d.as_millis() as u64).into(),
+            ),
             (
                 "compress",
                 plan.compression
@@ -648,6 +679,8 @@ mod tests {
             .unwrap();
         assert_eq!(plan.compression, Some(CompressionType::Zstd));
         assert_eq!(plan.compression_note(), None);
+        let plan = args(&["--auto-batch-ms", "5"]).plan().unwrap();
+        assert_eq!(plan.auto_batch, Some(Duration::from_millis(5)));
     }
 
     #[test]
@@ -663,6 +696,10 @@ mod tests {
             &["--batch", "5", "--size", "1000000"],
             &["--mode", "fast"],
             &["--compress", "gzip"],
+            &["--auto-batch-ms", "0"],
+            &["--auto-batch-ms", "30001"],
+            &["--auto-batch-ms", "5", "--batch", "4"],
+            &["--auto-batch-ms", "5", "--mode", "oneway"],
         ] {
             let error = args(bad).plan().unwrap_err();
             assert!(!error.0.contains('\n'), "{bad:?}: one line: {}", error.0);

@@ -1,8 +1,11 @@
 //! The producer: [`Producer::builder`] → [`ProducerBuilder::start`] runs the start-up sequence
 //! of the Java `DefaultMQProducer.start()`; [`Producer::shutdown`] reverses it.
 
+mod accumulator;
+mod auto_send;
 mod fault;
 mod message;
+mod prepared;
 mod request;
 mod selector;
 mod send;
@@ -18,6 +21,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tracing::{debug, info, warn};
 
+use accumulator::Accumulator;
+pub use accumulator::AutoBatch;
 use fault::LatencyFaultTolerance;
 pub use message::{Message, SendResult, SendStatus, MAX_DELAY_LEVEL};
 pub use request::create_reply_message;
@@ -77,6 +82,7 @@ struct Settings {
     fault_tolerance: bool,
     max_in_flight_messages: usize,
     max_in_flight_bytes: usize,
+    auto_batch: Option<AutoBatch>,
 }
 
 impl Default for Settings {
@@ -93,6 +99,7 @@ impl Default for Settings {
             fault_tolerance: true,
             max_in_flight_messages: 1024,
             max_in_flight_bytes: 100 * 1024 * 1024,
+            auto_batch: None,
         }
     }
 }
@@ -147,6 +154,9 @@ impl Settings {
                 "between 1 and 65535",
                 self.default_topic_queue_nums.to_string(),
             );
+        }
+        if let Some(auto_batch) = &self.auto_batch {
+            auto_batch.validate(self.max_message_size)?;
         }
         crate::client::validate::check_send_topic(&self.create_topic_key).or_else(|e| match e {
             // The template itself is a system topic; only its shape matters here.
@@ -277,6 +287,15 @@ impl ProducerBuilder {
         self
     }
 
+    /// Turns auto-batching on (Java 5.x `autoBatch`; off by default): concurrent single
+    /// sends of one topic go to the broker together, in one `SEND_BATCH_MESSAGE`, and each
+    /// caller still gets its own [`SendResult`]. See [`AutoBatch`] for what is batched and
+    /// when a batch leaves.
+    pub fn auto_batch(mut self, config: AutoBatch) -> Self {
+        self.settings.auto_batch = Some(config);
+        self
+    }
+
     /// Makes this a transactional producer (Java `TransactionMQProducer.setTransactionListener`):
     /// [`Producer::send_in_transaction`] runs `listener`'s local transaction, and the brokers'
     /// check-backs (`CHECK_TRANSACTION_STATE`) are answered by its `check`.
@@ -403,6 +422,7 @@ impl ProducerBuilder {
                 message_permits: Semaphore::new(settings.max_in_flight_messages),
                 byte_permits: Semaphore::new(byte_permits),
                 trace: OnceLock::new(),
+                accumulator: settings.auto_batch.map(Accumulator::new),
             });
             let member = Member::Producer(Arc::new(Registration(Arc::downgrade(&inner))));
             (inner, member)
@@ -468,6 +488,8 @@ struct Inner {
     byte_permits: Semaphore,
     /// The message-trace dispatcher, when tracing (set once, at the end of start).
     trace: OnceLock<Arc<TraceDispatcher>>,
+    /// The open batches, with auto-batching on.
+    accumulator: Option<Accumulator>,
 }
 
 impl Inner {
@@ -585,13 +607,21 @@ impl Producer {
         self.inner.trace.get().map(|t| t.stats())
     }
 
+    /// Messages waiting in open auto-batches, not sent yet (0 without auto-batching).
+    pub fn auto_batch_pending(&self) -> usize {
+        self.inner
+            .accumulator
+            .as_ref()
+            .map_or(0, Accumulator::pending)
+    }
+
     /// Whether two producers use the same client instance.
     pub fn shares_instance_with(&self, other: &Producer) -> bool {
         Arc::ptr_eq(&self.inner.instance, &other.inner.instance)
     }
 
-    /// Shuts down: new sends fail with [`crate::Error::Shutdown`]; sends in flight get up to the send
-    /// timeout to finish; `UNREGISTER_CLIENT` goes to every broker; the client instance stops
+    /// Shuts down: new sends fail with [`crate::Error::Shutdown`]; open auto-batches are sent
+    /// at once; sends in flight get up to the send timeout to finish; `UNREGISTER_CLIENT` goes to every broker; the client instance stops
     /// when this was its last producer. Idempotent.
     pub async fn shutdown(&self) {
         let inner = &*self.inner;
@@ -608,6 +638,7 @@ impl Producer {
             return;
         }
         info!(group = %inner.group, client_id = %self.client_id(), "shutting down producer");
+        self.flush_auto_batches();
         let drained = tokio::time::timeout(inner.settings.send_timeout, async {
             loop {
                 let idle = inner.idle.notified();
@@ -621,6 +652,7 @@ impl Producer {
         if drained.is_err() {
             warn!(group = %inner.group, in_flight = inner.in_flight.load(Ordering::Acquire), "sends still in flight at shutdown");
         }
+        self.stop_auto_batching(inner.settings.send_timeout).await;
         if let Some(transactions) = &inner.transactions {
             transactions.shutdown().await;
         }

@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::SemaphorePermit;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::prepared::{Prepared, PubTraceMeta};
 use super::{
     Inner, Message, MessageQueueSelector, Producer, ProducerState, SendResult, SendStatus,
 };
@@ -39,30 +39,6 @@ use crate::util::{deadline_after, now_ms};
 /// Longest encoded properties string the broker stores (a 16-bit length, `Short.MAX_VALUE`).
 const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
 
-/// A message ready for the wire.
-pub(super) struct Prepared {
-    /// Topic with namespace.
-    pub(super) topic: String,
-    body: Bytes,
-    sys_flag: i32,
-    flag: i32,
-    properties: String,
-    /// `UNIQ_KEY`s, one per message (several for a batch).
-    uniq_keys: Vec<String>,
-    batch: bool,
-    /// A reply (request–reply): sent with `SEND_REPLY_MESSAGE_V2`.
-    reply: bool,
-    /// What a publish trace record needs beyond the result; only when tracing.
-    trace: Option<Box<PubTraceMeta>>,
-}
-
-/// The message's part of a publish trace record (Java `SendMessageTraceHookImpl`).
-pub(super) struct PubTraceMeta {
-    tags: Option<String>,
-    keys: Option<String>,
-    msg_type: TraceMessageType,
-}
-
 /// Permits for one send: released when the send ends, however it ends.
 struct Permits<'a> {
     _messages: SemaphorePermit<'a>,
@@ -76,6 +52,25 @@ pub(super) struct Started<'a> {
     _permits: Permits<'a>,
     pub(super) deadline: Instant,
     pub(super) prepared: Prepared,
+}
+
+/// What a started send holds while it is in flight, once its message was handed on.
+pub(super) struct Held<'a> {
+    _in_flight: super::InFlight<'a>,
+    _permits: Permits<'a>,
+}
+
+impl<'a> Started<'a> {
+    /// Separates the message from what the send holds until it ends.
+    pub(super) fn split(self) -> (Held<'a>, Prepared) {
+        (
+            Held {
+                _in_flight: self._in_flight,
+                _permits: self._permits,
+            },
+            self.prepared,
+        )
+    }
 }
 
 impl Inner {
@@ -544,7 +539,7 @@ impl Inner {
 
     /// Records the publish trace of an attempt the broker answered (Java
     /// `SendMessageTraceHookImpl.sendMessageAfter`: not when the broker turned tracing off).
-    fn trace_publish(
+    pub(super) fn trace_publish(
         &self,
         prepared: &Prepared,
         queue: &MessageQueue,
@@ -713,6 +708,11 @@ impl Producer {
         let inner = &*self.inner;
         let started = inner.begin(inner.prepare(&msg), self.state()).await?;
         let attempts = 1 + inner.settings.retries;
+        if inner.batchable(&msg) {
+            return self
+                .send_auto(started, msg.wait_store_msg_ok, None, attempts)
+                .await;
+        }
         inner
             .run_attempts(&started.prepared, None, started.deadline, attempts)
             .await
@@ -799,6 +799,11 @@ impl Producer {
             topic: started.prepared.topic.clone(),
             ..queue.clone()
         };
+        if inner.batchable(&msg) {
+            return self
+                .send_auto(started, msg.wait_store_msg_ok, Some(target), 1)
+                .await;
+        }
         inner
             .run_attempts(&started.prepared, Some(target), started.deadline, 1)
             .await
@@ -840,6 +845,11 @@ impl Producer {
             }
             .into());
         };
+        if inner.batchable(&msg) {
+            return self
+                .send_auto(started, msg.wait_store_msg_ok, Some(chosen), 1)
+                .await;
+        }
         inner
             .run_attempts(prepared, Some(chosen), deadline, 1)
             .await

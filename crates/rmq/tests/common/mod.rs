@@ -5,4 +5,5 @@ pub mod broker;
 pub mod canonical;
 pub mod fake;
 pub mod fake_cluster;
+pub mod java;
 pub mod side_cluster;
