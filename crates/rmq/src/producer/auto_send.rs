@@ -15,11 +15,10 @@ use super::send::Started;
 use super::{Inner, Message, Producer, SendResult};
 use crate::client::MessageQueue;
 use crate::error::{Error, Result, ValidationError};
-use crate::protocol::{encode_batch, encode_properties, BatchEntry, BATCH_ENTRY_OVERHEAD};
+use crate::protocol::{
+    encode_batch, encode_properties, BatchEntry, BATCH_ENTRY_OVERHEAD, RETRY_TOPIC_PREFIX,
+};
 use crate::util::now_ms;
-
-/// Prefix of retry topics, which a batch cannot carry.
-const RETRY_TOPIC_PREFIX: &str = "%RETRY%";
 
 /// How much later than its deadline a caller still waits for its batch's answer: the batch
 /// is sent within the earliest member's deadline, and this covers the hand-over.

@@ -21,7 +21,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 pub const BATCH_ENTRY_OVERHEAD: usize = 4 + 4 + 4 + 4 + 4 + 2;
 
 /// Prefix of retry topics, which cannot be batched (`MixAll.RETRY_GROUP_TOPIC_PREFIX`).
-const RETRY_TOPIC_PREFIX: &str = "%RETRY%";
+pub(crate) const RETRY_TOPIC_PREFIX: &str = "%RETRY%";
 
 /// One member of a batch, as [`encode_batch`] writes it.
 ///

@@ -16,6 +16,7 @@ mod route;
 mod stored;
 mod trace;
 
+pub(crate) use batch::RETRY_TOPIC_PREFIX;
 pub use batch::{
     check_batch_rules, decode_batch, encode_batch, BatchEntry, BatchError, BatchMember,
     BatchMessage, BATCH_ENTRY_OVERHEAD,
